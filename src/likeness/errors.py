@@ -1,0 +1,37 @@
+"""Typed errors. Each layer raises these; the API maps each class to one HTTP status
+(`likeness.api.errors`) and the CLI prints the message."""
+
+from __future__ import annotations
+
+
+class LikenessError(Exception):
+    """Base class: the message is meant for the caller and says what is wrong."""
+
+
+class InvalidInput(LikenessError):
+    """The request is malformed: bad base64, a corrupt or truncated image, bad options."""
+
+
+class UnsupportedMediaType(LikenessError):
+    """The bytes are not one of the accepted formats."""
+
+
+class PayloadTooLarge(LikenessError):
+    """Too many bytes, or too many pixels (decompression bomb)."""
+
+
+class NoFaceFound(LikenessError):
+    """An operation that needs a face got an image without one."""
+
+
+class ModelPackError(LikenessError):
+    """No usable model files: none found (the message lists every place looked), or a
+    file that is damaged or of the wrong kind."""
+
+
+class ProviderUnavailable(LikenessError):
+    """An ONNX Runtime execution provider was asked for but cannot be used."""
+
+
+class ModelNotReady(LikenessError):
+    """The model is still loading, or failed to load."""

