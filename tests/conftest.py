@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,7 +56,7 @@ def buffalo_s_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reference(buffalo_s_dir: Path):  # noqa: ANN201 - insightface has no type hints
+def reference(buffalo_s_dir: Path) -> Any:  # insightface has no type hints
     """InsightFace's own FaceAnalysis on the same files, detecting at one 640x640 scale
     (insightface 2.1 defaults to two scales, 128 and 640)."""
     from insightface.app import FaceAnalysis

@@ -15,7 +15,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from likeness import __version__
 from likeness.api.schemas import FaceOut
@@ -130,7 +130,7 @@ def detect(
     engine = _engine(settings)
     if draw is not None:
         draw.mkdir(parents=True, exist_ok=True)
-    table = Table("file", "faces", "boxes (x1,y1,x2,y2) and scores")
+    table = Table(Column("file", overflow="fold"), "faces", "boxes (x1,y1,x2,y2) and scores")
     failures, used_names = 0, set[str]()
     with _progress(len(images)) as progress:
         task = progress.add_task("detecting", total=len(images))

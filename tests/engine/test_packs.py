@@ -9,8 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from likeness.engine import FaceEngine
-from likeness.engine import catalog
+from likeness.engine import FaceEngine, catalog
 from likeness.engine.packs import VECTRON_SOURCE, available_packs, classify, resolve_pack
 from likeness.engine.runtime import choose_providers
 from likeness.errors import ModelPackError, ProviderUnavailable
@@ -104,7 +103,7 @@ def test_genderage_model_fills_age_and_gender(buffalo_s_dir: Path, tmp_path: Pat
 def test_a_corrupt_model_file_is_a_clear_error(buffalo_s_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "w600k_mbf.onnx").symlink_to(buffalo_s_dir / "w600k_mbf.onnx")
     (tmp_path / "det_500m.onnx").write_bytes(b"\x08\x07garbage" * 100)
-    with pytest.raises(ModelPackError, match="cannot load .*det_500m.onnx"):
+    with pytest.raises(ModelPackError, match=r"cannot load .*det_500m\.onnx"):
         FaceEngine(resolve_pack(str(tmp_path), Path("/nonexistent")))
 
 
@@ -112,7 +111,7 @@ def test_provider_choice() -> None:
     providers, strict = choose_providers([])
     assert providers[-1] == "CPUExecutionProvider" and not strict
     assert choose_providers(["cpu"]) == (["CPUExecutionProvider"], True)
-    with pytest.raises(ProviderUnavailable, match="CUDAExecutionProvider.*onnxruntime-gpu"):
+    with pytest.raises(ProviderUnavailable, match=r"CUDAExecutionProvider.*onnxruntime-gpu"):
         choose_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])
 
 

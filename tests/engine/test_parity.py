@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ def test_the_photo_set_is_there() -> None:
 
 
 @pytest.mark.parametrize("photo", PHOTOS)
-def test_boxes_and_embeddings_match_face_analysis(engine: FaceEngine, reference,  # noqa: ANN001
+def test_boxes_and_embeddings_match_face_analysis(engine: FaceEngine, reference: Any,
                                                   photo: str) -> None:
     image = cv2.imread(str(DATA / photo))
     ours = engine.analyze(image)

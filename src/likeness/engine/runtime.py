@@ -8,6 +8,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from likeness.engine.graph import optimised_model
 from likeness.errors import ModelPackError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,9 @@ def create_session(path: Path, providers: Sequence[str], *, strict: bool,
     # and recognizer run back to back, and spinning made each image ~1.8x slower on 2 cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(str(path), options, providers=list(providers))
-    except Exception as exc:  # ONNX Runtime raises its own Fail/InvalidProtobuf types
+        source = optimised_model(path) or str(path)
+        session = ort.InferenceSession(source, options, providers=list(providers))
+    except Exception as exc:  # onnx and ONNX Runtime raise their own types on bad files
         raise ModelPackError(f"ONNX Runtime cannot load {path}: {exc}") from exc
     active = session.get_providers()
     lost = [p for p in providers if p not in active]

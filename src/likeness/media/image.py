@@ -8,7 +8,6 @@ Pillow decodes strictly: a truncated file raises instead of being padded with gr
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -17,6 +16,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from likeness.errors import InvalidInput, LikenessError, PayloadTooLarge, UnsupportedMediaType
 
+# The pixel count is always checked here, before decoding (ImageLimits.max_pixels), so
+# Pillow's own cap would only add a second, vaguer refusal at a different size.
+Image.MAX_IMAGE_PIXELS = None
+
+DEFAULT_MAX_PIXELS = 50_000_000
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
 ACCEPTED_TEXT = "JPEG, PNG, WebP, BMP or TIFF"
 
@@ -35,7 +39,7 @@ _REFUSED_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 @dataclass(frozen=True, slots=True)
 class ImageLimits:
     max_bytes: int | None = None
-    max_pixels: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def sniff_format(data: bytes) -> str:
@@ -66,28 +70,22 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray
             f"the file is {len(data) / 1e6:.1f} MB, above the {max_bytes / 1e6:.1f} MB limit")
     fmt = sniff_format(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[fmt])
-            width, height = image.size
-            _check_pixels(width, height, max_pixels)
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return _to_bgr(image)
+        image = Image.open(io.BytesIO(data), formats=[fmt])
+        _check_pixels(*image.size, max_pixels)
+        image.load()
+        return _to_bgr(ImageOps.exif_transpose(image))
     except LikenessError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"the image is too large to decode safely: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise InvalidInput(f"the {fmt} data is corrupt and cannot be read") from exc
     except Exception as exc:  # decoders raise OSError, SyntaxError, struct.error, ... on bad data
         raise InvalidInput(f"the {fmt} data is truncated or corrupt: {exc}") from exc
 
 
-def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise InvalidInput(f"the image declares an empty size ({width}x{height})")
-    if max_pixels is not None and width * height > max_pixels:
+    if width * height > max_pixels:
         raise PayloadTooLarge(
             f"the image is {width}x{height} ({width * height / 1e6:.1f} MP), "
             f"above the {max_pixels / 1e6:g} MP limit")

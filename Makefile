@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make serve` and `make test`. Both create .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# insightface is the reference for parity tests and benchmarks only. Installed without its
+# dependencies: it asks for opencv-python, which would clash with opencv-python-headless;
+# what its FaceAnalysis path imports is in the dev extra.
+REFERENCE := insightface==2.1
+
+.PHONY: serve test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.runtime
+	$(PIP) -e '.[dev]'
+	$(PIP) --no-deps $(REFERENCE)
+	touch $@
+
+serve: $(VENV)/.runtime
+	$(BIN)/likeness serve
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,220 @@
+"""Engine and HTTP throughput against InsightFace's FaceAnalysis, in the same run.
+
+    make bench            # or: .venv/bin/python bench/engine.py --rounds 5
+
+Prints Markdown tables. Rates are medians over `--rounds` rounds; in each round the
+reference and Likeness run back to back, and the ratio is the median of per-round ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import onnxruntime as ort
+
+from likeness.config import Settings
+from likeness.engine import FaceEngine
+from likeness.engine.packs import resolve_pack
+from likeness.media import ImageLimits
+from likeness.services.faces import detect_in_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
+HTTP_CLIENTS = 4
+
+
+def machine() -> str:
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
+            f"onnxruntime {ort.__version__}")
+
+
+def rates(rounds: int, *works: Callable[[], int]) -> list[list[float]]:
+    """Items/s of each work in each round. The works run back to back within a round, so
+    a noisy neighbour hurts them alike; per-round ratios are then robust."""
+    for work in works:
+        work()  # warm-up
+    table: list[list[float]] = [[] for _ in works]
+    for _ in range(rounds):
+        for work, row in zip(works, table, strict=True):
+            started = time.perf_counter()
+            count = work()
+            row.append(count / (time.perf_counter() - started))
+    return table
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def latency_ms(fn: Callable[[np.ndarray], object], images: list[np.ndarray]) -> float:
+    timings = []
+    for image in images * 2:
+        started = time.perf_counter()
+        fn(image)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def reference_analysis(pack_dir: Path) -> Any:  # insightface has no type hints
+    from insightface.app import FaceAnalysis
+
+    analysis = FaceAnalysis(name=str(pack_dir), providers=["CPUExecutionProvider"])
+    analysis.prepare(ctx_id=-1, det_size=(640, 640))
+    return analysis
+
+
+def pack_directory(engine: FaceEngine, where: Path) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    for model_file in engine.pack.files:
+        link = where / model_file.path.name
+        if not link.exists():
+            link.symlink_to(model_file.path)
+    return where
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """`likeness serve` in a subprocess on a free loopback port; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "LIKENESS_PORT": str(port), "LIKENESS_LOG_LEVEL": "warning",
+           "LIKENESS_MODEL": settings.model, "LIKENESS_MODEL_DIR": str(settings.model_dir)}
+    server = subprocess.Popen([sys.executable, "-m", "likeness.cli", "serve"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the server did not come up")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def http_table(engine: FaceEngine, settings: Settings, payloads: list[bytes],
+               rounds: int) -> None:
+    """Bytes to faces with HTTP_CLIENTS concurrent callers: in-process against HTTP
+    /detect on `likeness serve`, rounds alternating."""
+    limits = ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
+    with running_server(settings) as url, ThreadPoolExecutor(HTTP_CLIENTS) as pool:
+        clients = [httpx.Client(base_url=url, timeout=60) for _ in range(HTTP_CLIENTS)]
+
+        def post(job: tuple[int, bytes]) -> None:
+            index, data = job
+            response = clients[index % HTTP_CLIENTS].post(
+                "/detect", files={"file": ("photo.jpg", data)})
+            response.raise_for_status()
+
+        def over_http() -> int:
+            list(pool.map(post, enumerate(payloads)))
+            return len(payloads)
+
+        def in_process() -> int:
+            list(pool.map(lambda data: detect_in_bytes(engine, data, limits), payloads))
+            return len(payloads)
+
+        local, served = rates(rounds, in_process, over_http)
+        for client in clients:
+            client.close()
+    ratio = median([s / loc for s, loc in zip(served, local, strict=True)])
+    print("\n| bytes to faces, single-face photos, decoding included | img/s |")
+    print("|---|---|")
+    print(f"| in-process, {HTTP_CLIENTS} threads | {median(local):.1f} |")
+    print(f"| HTTP /detect, {HTTP_CLIENTS} concurrent clients | {median(served):.1f} |")
+    print(f"| HTTP / in-process (median of rounds) | **{ratio:.0%}** |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP measurement")
+    args = parser.parse_args()
+
+    settings = Settings(model="buffalo_s", model_dir=REPO / "build" / "bench-models")
+    engine = FaceEngine(resolve_pack(settings.model, settings.model_dir),
+                        threads=settings.onnx_threads, workers=settings.inference_workers)
+    reference = reference_analysis(pack_directory(engine, REPO / "build" / "bench-pack"))
+
+    single_paths = sorted((DATA / "faces").glob("*/*"))
+    # The 3 multi-face scenes, 4 times over: a bulk call of 12 images like the single-face
+    # set (3 images on 2 workers would leave one idle through a whole detection).
+    multi_paths = [DATA / "scenes" / n for n in
+                   ("two_people.jpg", "obama_and_biden.jpg", "kit_with_rose.jpg")] * 4
+    sets = {"single-face photos": single_paths, "multi-face photos (3 scenes x 4)": multi_paths}
+
+    print(f"Machine: {machine()}")
+    print(f"Command: python bench/engine.py --rounds {args.rounds}; model buffalo_s; "
+          f"Likeness {engine.workers} workers x {settings.onnx_threads} thread; "
+          "FaceAnalysis det_size 640x640, default ONNX Runtime threads\n")
+    print("| workload | FaceAnalysis img/s | Likeness one-by-one img/s | Likeness batched "
+          "img/s | faces/s (batched) | batched / FaceAnalysis (median of rounds) "
+          "| latency ms FA / Likeness |")
+    print("|---|---|---|---|---|---|---|")
+    for name, paths in sets.items():
+        images = [cv2.imread(str(p)) for p in paths]
+        faces = sum(len(f) for f in engine.analyze_batch(images))
+
+        def ref_loop(images: list[np.ndarray] = images) -> int:
+            for image in images:
+                reference.get(image)
+            return len(images)
+
+        def one_by_one(images: list[np.ndarray] = images) -> int:
+            for image in images:
+                engine.analyze(image)
+            return len(images)
+
+        def batched(images: list[np.ndarray] = images) -> int:
+            engine.analyze_batch(images)
+            return len(images)
+
+        ref, single, batch = rates(args.rounds, ref_loop, one_by_one, batched)
+        ratio = median([b / r for b, r in zip(batch, ref, strict=True)])
+        print(f"| {name} ({len(images)} images, {faces} faces) | {median(ref):.1f} | "
+              f"{median(single):.1f} | {median(batch):.1f} | "
+              f"{median(batch) * faces / len(images):.1f} | **{ratio:.2f}x** | "
+              f"{latency_ms(reference.get, images):.0f} / "
+              f"{latency_ms(engine.analyze, images):.0f} |")
+
+    if not args.no_http:
+        http_table(engine, settings, [p.read_bytes() for p in single_paths] * 2, args.rounds)
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()
