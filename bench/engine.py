@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import httpx
+import httpx2
 import numpy as np
 import onnxruntime as ort
 
@@ -113,9 +113,9 @@ def running_server(settings: Settings) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             try:
-                if httpx.get(f"{url}/health").status_code == 200:
+                if httpx2.get(f"{url}/health").status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("the server did not come up")
@@ -132,7 +132,7 @@ def http_table(engine: FaceEngine, settings: Settings, payloads: list[bytes],
     /detect on `likeness serve`, rounds alternating."""
     limits = ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
     with running_server(settings) as url, ThreadPoolExecutor(HTTP_CLIENTS) as pool:
-        clients = [httpx.Client(base_url=url, timeout=60) for _ in range(HTTP_CLIENTS)]
+        clients = [httpx2.Client(base_url=url, timeout=60) for _ in range(HTTP_CLIENTS)]
 
         def post(job: tuple[int, bytes]) -> None:
             index, data = job

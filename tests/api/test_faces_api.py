@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -23,7 +23,7 @@ from tests.helpers import box_distance, png_declaring
 
 
 def _post(client: TestClient, path: str, data: bytes, name: str = "photo.jpg",
-          **params: object) -> httpx.Response:
+          **params: object) -> httpx2.Response:
     return client.post(path, files={"file": (name, data, "application/octet-stream")},
                        params=params)
 

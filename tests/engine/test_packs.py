@@ -100,6 +100,13 @@ def test_genderage_model_fills_age_and_gender(buffalo_s_dir: Path, tmp_path: Pat
     assert all(f.gender == "M" and f.age == 35 for f in faces)
 
 
+def test_a_pack_without_a_recognizer_is_a_clear_error(buffalo_s_dir: Path,
+                                                      tmp_path: Path) -> None:
+    (tmp_path / "det_500m.onnx").symlink_to(buffalo_s_dir / "scrfd_500m_bnkps.onnx")
+    with pytest.raises(ModelPackError, match="has no recognizer"):
+        FaceEngine(resolve_pack(str(tmp_path), Path("/nonexistent")))
+
+
 def test_a_corrupt_model_file_is_a_clear_error(buffalo_s_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "w600k_mbf.onnx").symlink_to(buffalo_s_dir / "w600k_mbf.onnx")
     (tmp_path / "det_500m.onnx").write_bytes(b"\x08\x07garbage" * 100)

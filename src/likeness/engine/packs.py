@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import onnxruntime as ort
@@ -47,19 +46,19 @@ class ModelPack:
     def _role(self, role: str) -> Path | None:
         return next((f.path for f in self.files if f.role == role), None)
 
-    @cached_property
-    def detector(self) -> Path:
-        path = self._role("detector")
+    def _required(self, role: str) -> Path:
+        path = self._role(role)
         if path is None:
-            raise ModelPackError(f"model pack {self.name!r} ({self.source}) has no detector")
+            raise ModelPackError(f"model pack {self.name!r} ({self.source}) has no {role}")
         return path
 
-    @cached_property
+    @property
+    def detector(self) -> Path:
+        return self._required("detector")
+
+    @property
     def recognizer(self) -> Path:
-        path = self._role("recognizer")
-        if path is None:
-            raise ModelPackError(f"model pack {self.name!r} ({self.source}) has no recognizer")
-        return path
+        return self._required("recognizer")
 
     @property
     def genderage(self) -> Path | None:
