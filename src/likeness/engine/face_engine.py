@@ -23,7 +23,7 @@ from likeness.engine.detector import Detector
 from likeness.engine.packs import ModelPack, resolve_pack
 from likeness.engine.quality import blur_score, head_pose
 from likeness.engine.recognizer import Recognizer
-from likeness.engine.runtime import choose_providers, create_session
+from likeness.engine.runtime import CPU, choose_providers, create_session
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class FaceEngine:
         self.genderage = GenderAge(load(pack.genderage)) if pack.genderage else None
         self.providers = self.detector.session.get_providers()
         self.workers = workers or len(os.sched_getaffinity(0))
+        # On a GPU one batched run beats several small ones; on CPU, parallel chunks win.
+        self._split_batches = self.providers[0] == CPU
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="likeness-engine")
         log.info("model pack %s from %s on %s, %d workers x %s threads", pack.name, pack.source,
                  ", ".join(self.providers), self.workers, threads or "default")
@@ -142,7 +144,10 @@ class FaceEngine:
         return faces[:max_faces] if max_faces > 0 else faces
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
-        """Embeddings of `crops`, split into one contiguous chunk per worker."""
+        """Embeddings of `crops`: on CPU one contiguous chunk per worker, run in parallel;
+        on a GPU one batch."""
+        if not self._split_batches:
+            return self.recognizer.embed(crops)
         chunk = -(-len(crops) // self.workers)
         parts = [crops[i : i + chunk] for i in range(0, len(crops), chunk)]
         if len(parts) == 1:
