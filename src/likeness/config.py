@@ -55,6 +55,31 @@ class Settings(BaseSettings):
     max_image_megapixels: float = Field(
         50.0, gt=0, validation_alias=_env("LIKENESS_MAX_IMAGE_MEGAPIXELS"),
         description="Largest accepted image, in megapixels, checked before decoding (413 above).")
+    database_url: str | None = Field(
+        None, validation_alias=_env("LIKENESS_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL URL (postgresql://user:pass@host/db); unset = an embedded "
+                    "server in data_dir.")
+    data_dir: Path = Field(Path("./data"), validation_alias=_env("LIKENESS_DATA_DIR"),
+                           description="Where the embedded PostgreSQL keeps its files.")
+    match_threshold: float | None = Field(
+        None, ge=-1, le=1, validation_alias=_env("LIKENESS_MATCH_THRESHOLD"),
+        description="1:N: similarity from which a face is recognised; default: the pack's.")
+    review_threshold: float | None = Field(
+        None, ge=-1, le=1, validation_alias=_env("LIKENESS_REVIEW_THRESHOLD"),
+        description="1:N: similarity from which a face is worth a person's review; "
+                    "default: the pack's.")
+    enroll_min_face_size: float = Field(
+        48, ge=0, validation_alias=_env("LIKENESS_ENROLL_MIN_FACE_SIZE"),
+        description="Enrollment: smallest face (shorter box side, pixels).")
+    enroll_min_blur: float = Field(
+        40, ge=0, validation_alias=_env("LIKENESS_ENROLL_MIN_BLUR"),
+        description="Enrollment: lowest sharpness (variance of the Laplacian of the crop).")
+    enroll_min_det_score: float = Field(
+        0.6, ge=0, le=1, validation_alias=_env("LIKENESS_ENROLL_MIN_DET_SCORE"),
+        description="Enrollment: lowest detection score.")
+    hnsw_ef_search: int = Field(
+        100, ge=1, le=1000, validation_alias=_env("LIKENESS_HNSW_EF_SEARCH"),
+        description="pgvector HNSW candidate list size per search: recall against speed.")
     verify_threshold: float | None = Field(
         None, ge=-1, le=1, validation_alias=_env("LIKENESS_VERIFY_THRESHOLD"),
         description="Cosine similarity above which two faces are the same person; "

@@ -35,3 +35,20 @@ class ProviderUnavailable(LikenessError):
 
 class ModelNotReady(LikenessError):
     """The model is still loading, or failed to load."""
+
+
+class NotFound(LikenessError):
+    """The person, face or other record does not exist."""
+
+
+class Conflict(LikenessError):
+    """The request contradicts what is stored (a taken external_id, ...)."""
+
+
+class Rejected(LikenessError):
+    """The input is well-formed but unusable for the request: a face too small, too
+    blurred, or a photo with several faces and no choice made."""
+
+
+class DatabaseUnavailable(LikenessError):
+    """PostgreSQL cannot be reached, or lacks pgvector."""

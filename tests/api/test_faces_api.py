@@ -18,6 +18,7 @@ from PIL import Image
 from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
+from likeness.store import Database
 from tests.conftest import data_file, read_bgr
 from tests.helpers import box_distance, png_declaring
 
@@ -149,9 +150,9 @@ def test_missing_fields(client: TestClient) -> None:
     assert isinstance(response.json()["detail"], str)
 
 
-def test_upload_limit(settings: Settings, engine: FaceEngine) -> None:
+def test_upload_limit(settings: Settings, engine: FaceEngine, database: Database) -> None:
     small = settings.model_copy(update={"max_upload_mb": 0.05})
-    with TestClient(create_app(small, engine=engine)) as client:
+    with TestClient(create_app(small, engine=engine, database=database)) as client:
         photo = data_file("faces/obama/obama_3.jpg").read_bytes()  # ~0.5 MB
         response = _post(client, "/detect", photo)
         assert response.status_code == 413
@@ -189,11 +190,12 @@ def test_concurrent_requests_match_serial_ones(client: TestClient) -> None:
             assert float(np.dot(emb_a, emb_b)) > 0.99999
 
 
-def test_503_while_no_model_is_loaded(tmp_path: Path) -> None:
+def test_503_while_no_model_is_loaded(tmp_path: Path, settings: Settings,
+                                      database: Database) -> None:
     (tmp_path / "w600k_mbf.onnx").write_bytes(b"\x08\x07 this is not a model")
     (tmp_path / "det_500m.onnx").write_bytes(b"\x08\x07 nor this")
-    settings = Settings(model=str(tmp_path), model_dir=tmp_path)
-    with TestClient(create_app(settings)) as client:
+    broken = settings.model_copy(update={"model": str(tmp_path)})
+    with TestClient(create_app(broken, database=database)) as client:
         holder = client.app.state.engine_holder
         deadline = time.monotonic() + 30
         while not holder.wait(0.1) and time.monotonic() < deadline:
@@ -205,7 +207,7 @@ def test_503_while_no_model_is_loaded(tmp_path: Path) -> None:
         assert response.status_code == 503
 
 
-def test_the_app_loads_its_own_model(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+def test_the_app_loads_its_own_model(settings: Settings, database: Database) -> None:
+    with TestClient(create_app(settings, database=database)) as client:
         assert client.app.state.engine_holder.wait(60)
         assert client.get("/health").json()["model"] == "buffalo_s"

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from likeness import errors
@@ -18,6 +19,10 @@ STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.NoFaceFound: 422,
+    errors.Rejected: 422,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.DatabaseUnavailable: 503,
     errors.ModelNotReady: 503,
     errors.ModelPackError: 503,
     errors.ProviderUnavailable: 503,
@@ -46,6 +51,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:  # a LikenessError without a mapping: a bug to see in the log
             log.error("unmapped error: %r", exc)
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_down(_: Request, exc: DBAPIError) -> JSONResponse:
+        log.warning("database error: %s", exc.orig)
+        return JSONResponse({"detail": "the database is unavailable; try again later"},
+                            status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

