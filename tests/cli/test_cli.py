@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -10,17 +11,19 @@ import pytest
 from typer.testing import CliRunner
 
 from likeness.cli import app
+from likeness.config import Settings, get_settings
 from tests.conftest import data_file
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _empty_model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """buffalo_s from the wheel, whatever ~/.insightface holds on this machine."""
-    from likeness.config import get_settings
-
+def _cli_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     settings: Settings) -> Iterator[None]:
+    """buffalo_s from the wheel whatever ~/.insightface holds, and the test session's
+    database."""
     monkeypatch.setenv("LIKENESS_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("LIKENESS_DATA_DIR", str(settings.data_dir))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -83,10 +86,7 @@ def test_models_lists_buffalo_s_and_the_licence() -> None:
     assert "non-commercial" in result.stdout
 
 
-def test_serve_fails_fast_without_a_model(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from likeness.config import get_settings
-
+def test_serve_fails_fast_without_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIKENESS_MODEL", "buffalo_l")
     get_settings.cache_clear()
     result = runner.invoke(app, ["serve", "--port", "1"])
@@ -95,8 +95,6 @@ def test_serve_fails_fast_without_a_model(tmp_path: Path,
 
 
 def test_legacy_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    from likeness.config import Settings
-
     monkeypatch.setenv("PORT", "9000")
     monkeypatch.setenv("ONNX_PROVIDERS", "CUDAExecutionProvider, CPUExecutionProvider")
     monkeypatch.setenv("INSIGHTFACE_MODEL", "buffalo_l")

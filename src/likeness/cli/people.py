@@ -1,0 +1,273 @@
+"""People commands: enroll, enroll-dir, identify, people, db, calibrate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import typer
+from rich.table import Column, Table
+from sqlalchemy.orm import Session
+
+from likeness.cli.common import (
+    console,
+    failing_on_errors,
+    limits,
+    load_engine,
+    open_database,
+    progress_bar,
+    read_bytes,
+)
+from likeness.cli.faces import decoded_batches, unique_output
+from likeness.config import get_settings
+from likeness.errors import LikenessError
+from likeness.media.draw import draw_faces
+from likeness.services import calibration
+from likeness.services.people import FaceChoice, PeopleService, Upload
+from likeness.store import people as store
+from likeness.store.models import Person
+
+people_app = typer.Typer(help="List, show and remove people.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (enroll, enroll_dir, identify, calibrate):
+        app.command()(command)
+    app.add_typer(people_app, name="people")
+    app.add_typer(db_app, name="db")
+
+
+def _person_named(session: Session, name: str) -> Person | None:
+    """The one person called `name`, or None; several is an error."""
+    matches = store.people_named(session, name)
+    if len(matches) > 1:
+        ids = ", ".join(str(p.id) for p in matches)
+        raise LikenessError(f"{len(matches)} people are called {name!r} (ids {ids}); "
+                            "use --id to choose")
+    return matches[0] if matches else None
+
+
+def enroll(
+    name: Annotated[str, typer.Argument(help="The person's name (created if new)")],
+    images: Annotated[list[Path], typer.Argument(help="Photos of the person")],
+    person_id: Annotated[int | None, typer.Option("--id", help="Enroll into this person")] = None,
+    face_index: Annotated[int | None, typer.Option(min=0, help="Face to take, largest first")]
+    = None,
+    largest: Annotated[bool, typer.Option(help="Take the largest face of group photos")] = False,
+) -> None:
+    """Enroll photos of one person, all or nothing."""
+    settings = get_settings()
+    service = PeopleService.from_settings(load_engine(settings), settings)
+    with open_database(settings) as database, database.session() as session, \
+            failing_on_errors():
+        person = store.get_person(session, person_id) if person_id is not None \
+            else _person_named(session, name)
+        uploads = [Upload(str(p), read_bytes(p)) for p in images]
+        choice = FaceChoice(face_index, largest)
+        if person is None:  # a new person exists only with their faces
+            person, results = service.register(session, name, uploads, choice)
+        else:
+            results = service.enroll(session, person.id, uploads, choice)
+    new = sum(r.created for r in results)
+    console.print(f"{person.name} (id {person.id}): {new} face(s) enrolled, "
+                  f"{len(results) - new} already stored")
+
+
+def enroll_dir(
+    directory: Annotated[Path, typer.Argument(help="A folder per person, named after them",
+                                              exists=True, file_okay=False)],
+    largest: Annotated[bool, typer.Option(help="Take the largest face of group photos")] = False,
+) -> None:
+    """Enroll a folder per person. Re-running skips what is stored; a rejected photo is
+    reported and the rest go on."""
+    settings = get_settings()
+    service = PeopleService.from_settings(load_engine(settings), settings)
+    people = calibration.labelled_photos(directory)
+    total = sum(len(photos) for photos in people.values())
+    table = Table("person", "id", "enrolled", "already stored",
+                  Column("rejected", overflow="fold"))
+    with open_database(settings) as database, database.session() as session, \
+            progress_bar(total) as progress:
+        task = progress.add_task("enrolling", total=total)
+        for name, photos in people.items():
+            counts, rejected = [0, 0], []
+            try:
+                person = _person_named(session, name)
+            except LikenessError as exc:
+                table.add_row(name, "-", "0", "0", str(exc))
+                progress.advance(task, len(photos))
+                continue
+            for path in photos:
+                upload, choice = Upload(path.name, read_bytes(path)), FaceChoice(largest=largest)
+                try:
+                    if person is None:  # created with their first accepted photo
+                        person, (result,) = service.register(session, name, [upload], choice)
+                    else:
+                        (result,) = service.enroll(session, person.id, [upload], choice)
+                    counts[0 if result.created else 1] += 1
+                except LikenessError as exc:
+                    session.rollback()
+                    rejected.append(f"{path.name}: {exc}")
+                progress.advance(task)
+            table.add_row(name, str(person.id) if person else "-", str(counts[0]),
+                          str(counts[1]), "\n".join(rejected) or "-")
+    console.print(table)
+
+
+def identify(
+    images: Annotated[list[Path], typer.Argument(help="Photos to search the gallery for")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+    draw: Annotated[Path | None, typer.Option(help="Write labelled copies here")] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="Candidates per face")] = 3,
+) -> None:
+    """Who is in these photos?"""
+    settings = get_settings()
+    service = PeopleService.from_settings(load_engine(settings), settings)
+    if draw is not None:
+        draw.mkdir(parents=True, exist_ok=True)
+    table = Table(Column("file", overflow="fold"), "face (x1,y1,x2,y2)", "decision",
+                  "person", "similarity")
+    failures, used = 0, set[str]()
+    with open_database(settings) as database, database.session() as session:
+        for batch in decoded_batches(images, limits(settings)):
+            for path, image in batch:
+                if isinstance(image, LikenessError):
+                    failures += 1
+                    if as_json:
+                        print(json.dumps({"file": str(path), "error": str(image)}), flush=True)
+                    else:
+                        table.add_row(str(path), "-", "[red]error[/]", str(image), "")
+                    continue
+                results = service.recognize(session, image, top_k=top_k)
+                if as_json:
+                    print(json.dumps({"file": str(path), "faces": [{
+                        "bbox": [round(float(v), 1) for v in r.face.bbox],
+                        "decision": r.decision,
+                        "person": {"id": r.person.person_id, "name": r.person.name,
+                                   "similarity": round(r.person.similarity, 4)}
+                        if r.person else None,
+                        "candidates": [{"id": c.person_id, "name": c.name,
+                                        "similarity": round(c.similarity, 4)}
+                                       for c in r.candidates]} for r in results]}),
+                          flush=True)
+                for r in results:
+                    best = r.person or (r.candidates[0] if r.candidates else None)
+                    table.add_row(str(path), str([round(float(v)) for v in r.face.bbox]),
+                                  r.decision, r.person.name if r.person else "-",
+                                  f"{best.similarity:.2f}" if best else "-")
+                if draw is not None:
+                    labels = [f"{r.person.name} {r.person.similarity:.2f}" if r.person
+                              else "unknown" for r in results]
+                    cv2.imwrite(str(unique_output(draw, path, used)),
+                                draw_faces(image, [r.face for r in results], labels))
+    if not as_json:
+        console.print(table)
+    if failures:
+        raise typer.Exit(1)
+
+
+@people_app.command("list")
+def list_people(name: Annotated[str | None, typer.Option(help="Part of the name")] = None,
+                limit: Annotated[int, typer.Option(min=1)] = 100,
+                offset: Annotated[int, typer.Option(min=0)] = 0) -> None:
+    """List people with how many faces each has."""
+    settings = get_settings()
+    with open_database(settings) as database, database.session() as session:
+        people, total = store.list_people(session, name_contains=name, limit=limit,
+                                          offset=offset)
+        counts = store.face_counts(session, [p.id for p in people])
+    table = Table("id", "name", "external id", "faces", "created",
+                  title=f"{len(people)} of {total} people")
+    for person in people:
+        table.add_row(str(person.id), person.name, person.external_id or "",
+                      str(counts.get(person.id, 0)), f"{person.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@people_app.command("show")
+def show_person(person_id: Annotated[int, typer.Argument(help="Person id")]) -> None:
+    """A person and their enrolled faces."""
+    settings = get_settings()
+    with open_database(settings) as database, database.session() as session, \
+            failing_on_errors():
+        person = store.get_person(session, person_id)
+        faces = store.faces_of(session, person_id)
+    console.print(f"[bold]{person.name}[/] (id {person.id}"
+                  f"{', external id ' + person.external_id if person.external_id else ''})")
+    if person.attributes:
+        console.print(json.dumps(person.attributes))
+    table = Table("face id", "source", "model", "size px", "det score", "enrolled")
+    for face in faces:
+        table.add_row(str(face.id), face.source_name or "", face.model,
+                      f"{face.quality['face_size']:.0f}", f"{face.det_score:.2f}",
+                      f"{face.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@people_app.command("rm")
+def remove_person(person_id: Annotated[int, typer.Argument(help="Person id")],
+                  yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False
+                  ) -> None:
+    """Delete a person with all their faces, embeddings and crops."""
+    settings = get_settings()
+    with open_database(settings) as database, database.session() as session, \
+            failing_on_errors():
+        person = store.get_person(session, person_id)
+        if not yes and not typer.confirm(f"Delete {person.name} (id {person.id}) and all "
+                                         "their faces?"):
+            raise typer.Exit(1)
+        store.delete_person(session, person_id)
+        session.commit()
+    console.print(f"deleted {person.name} (id {person_id})")
+
+
+@db_app.command("upgrade")
+def upgrade() -> None:
+    """Apply the database migrations (also done at every start)."""
+    settings = get_settings()
+    with open_database(settings) as database:
+        console.print(f"database {database.describe()} is up to date")
+
+
+def calibrate(
+    directory: Annotated[Path, typer.Argument(help="A folder per person", exists=True,
+                                              file_okay=False)],
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of the "
+                                                   "score distributions and the ROC")] = None,
+) -> None:
+    """Measure thresholds on labelled photos: TAR at FAR 1e-2/1e-3/1e-4, EER, and
+    suggested match and review thresholds."""
+    settings = get_settings()
+    engine = load_engine(settings)
+    total = sum(len(p) for p in calibration.labelled_photos(directory).values())
+    with failing_on_errors(), progress_bar(total) as progress:
+        task = progress.add_task("embedding", total=total)
+        result = calibration.calibrate(engine, directory, limits(settings),
+                                       lambda: progress.advance(task))
+    for path, reason in result.skipped:
+        console.print(f"[yellow]skipped[/] {path}: {reason}")
+    console.print(f"{result.photos} photos of {result.identities} people: "
+                  f"{len(result.same)} same-person pairs "
+                  f"({result.same.min():.3f}..{result.same.max():.3f}), "
+                  f"{len(result.different)} different-person pairs "
+                  f"({result.different.min():.3f}..{result.different.max():.3f})")
+    table = Table("FAR", "threshold", "TAR")
+    for far in calibration.FARS:
+        point = result.operating_point(far)
+        if point.threshold is None:
+            table.add_row(f"{far:g}", f"too few pairs (needs {int(1 / far)})", "-")
+        else:
+            table.add_row(f"{far:g}", f"{point.threshold:.3f}", f"{point.tar:.3f}")
+    console.print(table)
+    eer, eer_threshold = result.equal_error()
+    match, review = result.suggested()
+    console.print(f"EER {eer:.3f} at {eer_threshold:.3f}")
+    console.print(f"suggested: LIKENESS_MATCH_THRESHOLD={match} "
+                  f"LIKENESS_REVIEW_THRESHOLD={review} (current pack defaults: match "
+                  f"{engine.thresholds.match}, review {engine.thresholds.review})")
+    if plot_file is not None:
+        calibration.plot(result, plot_file)
+        console.print(f"plot written to {plot_file}")

@@ -1,0 +1,171 @@
+"""The people, faces, /register, /recognize and /verify endpoints over HTTP."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+
+from likeness.api import create_app
+from likeness.config import Settings
+from likeness.engine import FaceEngine
+from likeness.store import Database
+from likeness.store.models import FaceRecord
+from tests.conftest import data_file
+
+
+def photo(relative: str, field: str = "file") -> dict:
+    return {field: (relative.rsplit("/", 1)[-1], data_file(relative).read_bytes(),
+                    "image/jpeg")}
+
+
+@pytest.fixture
+def api(client: TestClient, db: Database) -> TestClient:
+    """The client, on a database emptied after the test."""
+    return client
+
+
+def register(api: TestClient, name: str, relative: str) -> int:
+    response = api.post("/register", data={"name": name}, files=photo(relative))
+    assert response.status_code == 201, response.text
+    return response.json()["person"]["id"]
+
+
+def test_people_crud_and_pagination(api: TestClient) -> None:
+    created = api.post("/people", json={"name": "Barack Obama", "external_id": "potus-44",
+                                        "metadata": {"team": "blue"}})
+    assert created.status_code == 201
+    person = created.json()
+    assert person["face_count"] == 0 and person["metadata"] == {"team": "blue"}
+    for index in range(5):
+        assert api.post("/people", json={"name": f"Guest {index}"}).status_code == 201
+    page = api.get("/people", params={"limit": 2, "offset": 1}).json()
+    assert page["total"] == 6 and [p["name"] for p in page["items"]] == ["Guest 0", "Guest 1"]
+    assert api.get("/people", params={"name": "obam"}).json()["total"] == 1
+    assert api.get("/people", params={"name": "%"}).json()["total"] == 0  # no wildcards
+    patched = api.patch(f"/people/{person['id']}", json={"name": "Obama"}).json()
+    assert patched["name"] == "Obama" and patched["external_id"] == "potus-44"
+    taken = api.post("/people", json={"name": "Other", "external_id": "potus-44"})
+    assert taken.status_code == 409 and "potus-44" in taken.json()["detail"]
+    assert api.patch(f"/people/{person['id']}", json={"name": None}).status_code == 400
+    assert api.delete(f"/people/{person['id']}").status_code == 204
+    missing = api.get(f"/people/{person['id']}")
+    assert missing.status_code == 404 and "does not exist" in missing.json()["detail"]
+    assert api.post("/people", json={"name": ""}).status_code == 422
+
+
+def test_register_enroll_and_faces(api: TestClient) -> None:
+    person_id = register(api, "obama", "faces/obama/obama_1.jpg")
+    files = [("files", ("o2.jpg", data_file("faces/obama/obama_2.jpg").read_bytes())),
+             ("files", ("o3.jpg", data_file("faces/obama/obama_3.jpg").read_bytes())),
+             ("files", ("again.jpg", data_file("faces/obama/obama_1.jpg").read_bytes()))]
+    response = api.post(f"/people/{person_id}/faces", files=files)
+    assert response.status_code == 201, response.text
+    assert [e["created"] for e in response.json()] == [True, True, False]
+    faces = api.get(f"/people/{person_id}/faces").json()
+    assert len(faces) == 3 and api.get(f"/people/{person_id}").json()["face_count"] == 3
+    thumbnail = api.get(faces[0]["thumbnail_url"])
+    assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(thumbnail.content, np.uint8), 1).shape == (160, 160, 3)
+    assert api.delete(f"/faces/{faces[0]['id']}").status_code == 204
+    assert api.get(f"/faces/{faces[0]['id']}/thumbnail").status_code == 404
+    assert len(api.get(f"/people/{person_id}/faces").json()) == 2
+
+
+def test_enrollment_errors(api: TestClient) -> None:
+    person_id = register(api, "biden", "faces/biden/biden_1.jpg")
+    group = api.post(f"/people/{person_id}/faces",
+                     files=[("files", ("g.jpg", data_file("scenes/two_people.jpg").read_bytes()))])
+    assert group.status_code == 422 and "face_index" in group.json()["detail"]
+    chosen = api.post(f"/people/{person_id}/faces", params={"face_index": 0},
+                      files=[("files", ("g.jpg", data_file("scenes/two_people.jpg").read_bytes()))])
+    assert chosen.status_code == 201
+    blank = cv2.imencode(".png", np.full((200, 200, 3), 40, np.uint8))[1].tobytes()
+    no_face = api.post("/register", data={"name": "x"}, files={"file": ("b.png", blank)})
+    assert no_face.status_code == 422 and "no face" in no_face.json()["detail"]
+    assert api.get("/people", params={"name": "x"}).json()["total"] == 0
+    assert api.post("/people/999999/faces", files=[("files", (
+        "a.jpg", data_file("faces/biden/biden_2.jpg").read_bytes()))]).status_code == 404
+    assert api.post("/register", data={"name": "y"},
+                    files={"file": ("t.jpg", b"plain text")}).status_code == 415
+
+
+def test_recognize_and_verify(api: TestClient) -> None:
+    obama = register(api, "obama", "faces/obama/obama_1.jpg")
+    biden = register(api, "biden", "faces/biden/biden_1.jpg")
+    response = api.post("/recognize", files=photo("scenes/obama_and_biden.jpg"),
+                        params={"top_k": 2})
+    assert response.status_code == 200
+    body = response.json()
+    names = sorted((f["person"] or {}).get("name", "?") for f in body["faces"])
+    assert names == ["?", "biden", "obama"]
+    for face in body["faces"]:
+        assert len(face["candidates"]) == 2 and len(face["bbox"]) == 4
+        assert face["decision"] == ("match" if face["person"] else "unknown")
+    same = api.post("/verify", files=photo("faces/obama/obama_4.jpg"),
+                    data={"person_id": str(obama)}).json()
+    assert same["same_person"] and same["threshold"] == pytest.approx(0.30)
+    other = api.post("/verify", files=photo("faces/obama/obama_4.jpg"),
+                     data={"person_id": str(biden)}).json()
+    assert not other["same_person"]
+    pair = api.post("/verify", files={**photo("faces/biden/biden_2.jpg", "file_a"),
+                                      **photo("faces/biden/biden_1.jpg", "file_b")}).json()
+    assert pair["same_person"] and pair["similarity"] > 0.5
+    assert api.post("/verify", files=photo("faces/biden/biden_2.jpg")).status_code == 400
+    assert api.post("/verify", files=photo("faces/biden/biden_2.jpg"),
+                    data={"person_id": "999999"}).status_code == 404
+
+
+def test_twenty_concurrent_enrollments_lose_and_duplicate_nothing(api: TestClient,
+                                                                  db: Database) -> None:
+    person_id = register(api, "obama", "faces/obama/obama_1.jpg")
+    photos = ["faces/obama/obama_2.jpg", "faces/obama/obama_3.jpg", "faces/obama/obama_4.jpg",
+              "edge/obama-720p.jpg", "edge/obama-1080p.jpg"] * 4  # each image 4 times
+
+    def enroll(relative: str) -> int:
+        return api.post(f"/people/{person_id}/faces", params={"largest": True}, files=[(
+            "files", (relative, data_file(relative).read_bytes()))]).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(enroll, photos))
+    assert statuses == [201] * 20
+    with db.session() as session:
+        count = session.scalar(select(func.count()).select_from(FaceRecord)
+                               .where(FaceRecord.person_id == person_id))
+    assert count == 6  # obama_1 and the 5 distinct images
+
+
+def test_delete_person_leaves_no_rows(api: TestClient, db: Database) -> None:
+    person_id = register(api, "rose", "faces/rose_leslie/rose_1.jpg")
+    api.post(f"/people/{person_id}/faces", files=[(
+        "files", ("r2.jpg", data_file("faces/rose_leslie/rose_2.jpg").read_bytes()))])
+    assert api.delete(f"/people/{person_id}").status_code == 204
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM faces")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM people")).scalar() == 0
+
+
+def test_merge(api: TestClient) -> None:
+    a = register(api, "obama", "faces/obama/obama_1.jpg")
+    b = register(api, "barack", "faces/obama/obama_2.jpg")
+    merged = api.post(f"/people/{a}/merge", json={"source_id": b})
+    assert merged.status_code == 200
+    assert merged.json()["moved_faces"] == 1 and merged.json()["person"]["face_count"] == 2
+    assert api.get(f"/people/{b}").status_code == 404
+    assert api.post(f"/people/{a}/merge", json={"source_id": a}).status_code == 409
+
+
+def test_database_down_is_503(settings: Settings, engine: FaceEngine) -> None:
+    down = Database("postgresql+psycopg://postgres@127.0.0.1:1/likeness")
+    with TestClient(create_app(settings, engine=engine, database=down)) as client:
+        response = client.get("/people")
+        assert response.status_code == 503
+        assert "database is unavailable" in response.json()["detail"]
+        response = client.post("/recognize", files=photo("faces/biden/biden_2.jpg"))
+        assert response.status_code == 503
+        assert client.get("/health").status_code == 200  # stateless endpoints still work
+    down.close()
