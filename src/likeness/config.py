@@ -61,6 +61,11 @@ class Settings(BaseSettings):
                     "server in data_dir.")
     data_dir: Path = Field(Path("./data"), validation_alias=_env("LIKENESS_DATA_DIR"),
                            description="Where the embedded PostgreSQL keeps its files.")
+    embedded_shared_buffers: str = Field(
+        "1GB", pattern=r"^\d+(kB|MB|GB)$",
+        validation_alias=_env("LIKENESS_EMBEDDED_SHARED_BUFFERS"),
+        description="The embedded server's shared_buffers: the HNSW index and the rows it "
+                    "points to should fit (about 4 kB per face).")
     match_threshold: float | None = Field(
         None, ge=-1, le=1, validation_alias=_env("LIKENESS_MATCH_THRESHOLD"),
         description="1:N: similarity from which a face is recognised; default: the pack's.")

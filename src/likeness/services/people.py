@@ -194,9 +194,9 @@ class PeopleService:
         person is given to two faces: pairs are taken greedily by similarity and the loser
         falls to its next candidate, or to unknown."""
         thresholds = thresholds or self.thresholds()
+        effort = top_k if top_k > self.ef_search else None  # else the connection's
         results = [Recognition(face, store.search_people(
-                       session, face.embedding, self.model, top_k=top_k,
-                       ef_search=max(self.ef_search, top_k)))
+                       session, face.embedding, self.model, top_k=top_k, ef_search=effort))
                    for face in self.engine.analyze(image, max_faces=max_faces)]
         assign(results, thresholds)
         return results

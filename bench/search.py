@@ -1,0 +1,133 @@
+"""1:N search on PostgreSQL + pgvector: load rate, index build, latency, recall.
+
+    python bench/search.py                      # 10k and 100k faces
+    python bench/search.py --million            # and 1M (about an hour on 2 cores)
+
+Galleries are clustered like real identities: each person has --faces-per-person noisy
+faces around their own centre (same-person cosine ~0.65, strangers ~0, as ArcFace gives),
+loaded through the store's bulk path (binary COPY, then one HNSW build). Each query is a
+fresh noisy face of a random enrolled person, searched exactly as /recognize does
+(store.search_people: top 5 people, each by their best face); recall@1 is how often the top
+person equals the one exact brute-force search over every face finds. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import text
+
+from likeness.config import Settings
+from likeness.store import Database
+from likeness.store import people as store
+
+REPO = Path(__file__).resolve().parents[1]
+DIMENSION = 512
+MODEL = "buffalo_s"
+CHUNK = 5000
+# Noise scale s of a face around its identity's unit centre: cos(a, b) ~ 1 / (1 + s^2)
+# between two faces of one person; 0.73 gives ~0.65, ArcFace's typical same-person score.
+NOISE = 0.73
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def noisy(centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.normal(size=centres.shape).astype(np.float32) * (NOISE / np.sqrt(DIMENSION))
+    return unit(centres + noise)
+
+
+def load(database: Database, faces: np.ndarray, owners: np.ndarray, people: int,
+         m: int, ef_construction: int) -> tuple[float, float]:
+    """(faces/s of the load, seconds of the index build)."""
+    with database.engine.begin() as connection:
+        connection.execute(text("TRUNCATE people, faces RESTART IDENTITY CASCADE"))
+    with database.session() as session:
+        started = time.perf_counter()
+        with store.bulk_loading(session, m=m, ef_construction=ef_construction):
+            ids = np.array(store.add_people(session, [f"person {i}" for i in range(people)]))
+            for start in range(0, len(faces), CHUNK):
+                store.add_faces(session, [{
+                    "person_id": int(ids[owners[i]]), "embedding": faces[i], "model": MODEL,
+                    "det_score": 0.8, "bbox": [0, 0, 100, 100], "landmarks": [],
+                    "quality": {}, "image_sha256": f"{i:064x}", "source_name": None,
+                    "crop_jpeg": b""} for i in range(start, min(start + CHUNK, len(faces)))])
+            session.commit()
+            loaded = time.perf_counter()
+        built = time.perf_counter()
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("VACUUM ANALYZE faces"))
+    return len(faces) / (loaded - started), built - loaded
+
+
+def measure(database: Database, faces: np.ndarray, owners: np.ndarray, queries: np.ndarray,
+            ef_search: int) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, recall@1) of one-face searches."""
+    latencies, hits = [], 0
+    with database.session() as session:
+        person_ids = np.array(session.scalars(text("SELECT id FROM people ORDER BY id")).all())
+        store.search_people(session, queries[0], MODEL, top_k=5, ef_search=ef_search)  # warm
+        for query in queries:
+            started = time.perf_counter()
+            found = store.search_people(session, query, MODEL, top_k=5, ef_search=ef_search)
+            latencies.append((time.perf_counter() - started) * 1000)
+            exact = person_ids[owners[int(np.argmax(faces @ query))]]
+            hits += bool(found) and found[0].person_id == exact
+            session.rollback()  # one transaction per search, as a request has
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return statistics.median(latencies), p99, hits / len(queries)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--million", action="store_true", help="add a 1,000,000-face run")
+    parser.add_argument("--faces-per-person", type=int, default=5)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 100])
+    parser.add_argument("--m", type=int, default=16)
+    parser.add_argument("--ef-construction", type=int, default=64)
+    args = parser.parse_args()
+    sizes = args.sizes + ([1_000_000] if args.million else [])
+
+    data_dir = REPO / "build" / "bench-search"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    database = Database.open(Settings(data_dir=data_dir))
+    print(f"Machine: {platform.processor() or 'cpu'}, {len(os.sched_getaffinity(0))} cores; "
+          f"PostgreSQL embedded, HNSW m={args.m} ef_construction={args.ef_construction} "
+          f"on halfvec, re-ranked in full precision; {args.faces_per_person} faces/person, "
+          f"{args.queries} queries\n")
+    print("| faces | people | load faces/s | index build s | ef_search | p50 ms | p99 ms "
+          "| recall@1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(2026)
+    try:
+        for size in sizes:
+            people = size // args.faces_per_person
+            centres = unit(rng.normal(size=(people, DIMENSION)))
+            owners = np.repeat(np.arange(people), args.faces_per_person)
+            faces = noisy(centres[owners], rng)
+            rate, build = load(database, faces, owners, people, args.m, args.ef_construction)
+            queries = noisy(centres[rng.integers(0, people, args.queries)], rng)
+            for index, ef in enumerate(args.ef_search):
+                p50, p99, recall = measure(database, faces, owners, queries, ef)
+                first = index == 0
+                print(f"| {size:,} | {people:,} | {f'{rate:,.0f}' if first else ''} | "
+                      f"{f'{build:.1f}' if first else ''} | {ef} | {p50:.1f} | {p99:.1f} | "
+                      f"{recall:.3f} |", flush=True)
+    finally:
+        database.close()
+
+
+if __name__ == "__main__":
+    main()
