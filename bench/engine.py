@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ from typing import Any
 import cv2
 import httpx2
 import numpy as np
-import onnxruntime as ort
+from common import machine
 
 from likeness.config import Settings
 from likeness.engine import FaceEngine
@@ -36,19 +35,6 @@ from likeness.services.faces import detect_in_bytes
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
 HTTP_CLIENTS = 4
-
-
-def machine() -> str:
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
-            f"onnxruntime {ort.__version__}")
 
 
 def rates(rounds: int, *works: Callable[[], int]) -> list[list[float]]:

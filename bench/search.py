@@ -14,14 +14,13 @@ person equals the one exact brute-force search over every face finds. Prints Mar
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+from common import machine
 from sqlalchemy import text
 
 from likeness.config import Settings
@@ -102,11 +101,12 @@ def main() -> None:
 
     data_dir = REPO / "build" / "bench-search"
     shutil.rmtree(data_dir, ignore_errors=True)
-    database = Database.open(Settings(data_dir=data_dir))
-    print(f"Machine: {platform.processor() or 'cpu'}, {len(os.sched_getaffinity(0))} cores; "
-          f"PostgreSQL embedded, HNSW m={args.m} ef_construction={args.ef_construction} "
-          f"on halfvec, re-ranked in full precision; {args.faces_per_person} faces/person, "
-          f"{args.queries} queries\n")
+    database_settings = Settings(data_dir=data_dir)
+    database = Database.open(database_settings)
+    print(f"Machine: {machine()}; PostgreSQL 18 embedded, shared_buffers "
+          f"{database_settings.embedded_shared_buffers}; HNSW m={args.m} "
+          f"ef_construction={args.ef_construction} on halfvec, re-ranked in full precision; "
+          f"{args.faces_per_person} faces/person, {args.queries} queries\n")
     print("| faces | people | load faces/s | index build s | ef_search | p50 ms | p99 ms "
           "| recall@1 |")
     print("|---|---|---|---|---|---|---|---|")

@@ -85,6 +85,21 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(
         100, ge=1, le=1000, validation_alias=_env("LIKENESS_HNSW_EF_SEARCH"),
         description="pgvector HNSW candidate list size per search: recall against speed.")
+    video_fps: float = Field(1.0, gt=0, le=60, validation_alias=_env("LIKENESS_VIDEO_FPS"),
+                             description="Frames sampled per second of video.")
+    max_video_mb: float = Field(4096, gt=0, validation_alias=_env("LIKENESS_MAX_VIDEO_MB"),
+                                description="Largest video upload, in MB.")
+    allow_server_paths: bool = Field(
+        False, validation_alias=_env("LIKENESS_ALLOW_SERVER_PATHS"),
+        description="Let POST /videos name a file on the server instead of uploading it.")
+    worker_in_serve: bool = Field(True, validation_alias=_env("LIKENESS_WORKER_IN_SERVE"),
+                                  description="`likeness serve` also runs a job worker.")
+    watch_dir: Path | None = Field(None, validation_alias=_env("LIKENESS_WATCH_DIR"),
+                                   description="`likeness serve` also watches this folder "
+                                               "for new videos.")
+    job_stall_seconds: float = Field(
+        30, gt=0, validation_alias=_env("LIKENESS_JOB_STALL_SECONDS"),
+        description="A job whose worker sent no heartbeat for this long is retried.")
     verify_threshold: float | None = Field(
         None, ge=-1, le=1, validation_alias=_env("LIKENESS_VERIFY_THRESHOLD"),
         description="Cosine similarity above which two faces are the same person; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -169,3 +170,15 @@ def test_database_down_is_503(settings: Settings, engine: FaceEngine) -> None:
         assert response.status_code == 503
         assert client.get("/health").status_code == 200  # stateless endpoints still work
     down.close()
+
+
+def test_a_restarted_service_keeps_everything(tmp_path: Path, settings: Settings,
+                                              engine: FaceEngine) -> None:
+    own = settings.model_copy(update={"data_dir": tmp_path})  # its own embedded server
+    with TestClient(create_app(own, engine=engine)) as first:
+        person_id = register(first, "biden", "faces/biden/biden_1.jpg")
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # stopped on shutdown
+    with TestClient(create_app(own, engine=engine)) as second:
+        assert second.get(f"/people/{person_id}").json()["face_count"] == 1
+        response = second.post("/recognize", files=photo("faces/biden/biden_2.jpg"))
+        assert response.json()["faces"][0]["person"]["name"] == "biden"

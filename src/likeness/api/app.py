@@ -12,9 +12,11 @@ from likeness import __version__
 from likeness.api.engine_holder import EngineHolder
 from likeness.api.errors import install_error_handlers
 from likeness.api.limits import BodySizeLimit
-from likeness.api.routes import faces, people
+from likeness.api.routes import faces, people, videos
 from likeness.config import Settings, get_settings
 from likeness.engine import FaceEngine
+from likeness.jobs.queue import JobQueue, WorkerRuntime, WorkerThread
+from likeness.jobs.watch import FolderWatcher
 from likeness.store import Database
 
 # Multipart framing and base64 (4/3 of the bytes) on top of the largest accepted file.
@@ -26,21 +28,40 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
                database: Database | None = None) -> FastAPI:
     """The app. Without `engine`, the model named by `settings` loads in the background;
     without `database`, the one `settings` names is opened (and migrated) at start-up.
+    Once the model is loaded, a job worker (and a folder watcher) start if settings ask.
     What the caller passes in, the caller closes."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database or await run_in_threadpool(Database.open, settings)
+        app.state.jobs = JobQueue(app.state.database, settings)
+        background: list = []  # the job worker and the folder watcher, once running
+
+        def start_background(loaded: FaceEngine) -> None:
+            if settings.worker_in_serve:
+                runtime = WorkerRuntime(loaded, app.state.database, settings)
+                background.append(WorkerThread(app.state.jobs, runtime))
+            if settings.watch_dir is not None:
+                background.append(FolderWatcher(settings.watch_dir, app.state.database,
+                                                app.state.jobs, settings))
+            for part in background:
+                part.start()
+
         holder = EngineHolder(engine)
         if engine is None:
-            holder.load_in_background(lambda: FaceEngine.from_settings(settings))
+            holder.load_in_background(lambda: FaceEngine.from_settings(settings),
+                                      start_background)
+        else:
+            start_background(engine)
         app.state.engine_holder = holder
         try:
             yield
         finally:
+            holder.wait()
+            for part in background:
+                part.stop()
             if engine is None:
-                holder.wait()
                 holder.close()
             if database is None:
                 app.state.database.close()
@@ -49,8 +70,10 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
                   description="Self-hosted face recognition on InsightFace models.")
     app.state.settings = settings
     app.add_middleware(BodySizeLimit,
-                       max_bytes=int(settings.max_upload_bytes * BODY_OVERHEAD) + BODY_SLACK)
+                       max_bytes=int(settings.max_upload_bytes * BODY_OVERHEAD) + BODY_SLACK,
+                       large={"/videos": int(settings.max_video_mb * 1e6) + BODY_SLACK})
     install_error_handlers(app)
     app.include_router(faces.router)
     app.include_router(people.router)
+    app.include_router(videos.router)
     return app

@@ -21,11 +21,14 @@ class EngineHolder:
         if engine is not None:
             self._loaded.set()
 
-    def load_in_background(self, factory: Callable[[], FaceEngine]) -> None:
-        threading.Thread(target=self._load, args=(factory,), name="likeness-model-loader",
-                         daemon=True).start()
+    def load_in_background(self, factory: Callable[[], FaceEngine],
+                           then: Callable[[FaceEngine], None] = lambda engine: None) -> None:
+        """Load the engine in a thread, then hand it to `then` (the job worker starts so)."""
+        threading.Thread(target=self._load, args=(factory, then),
+                         name="likeness-model-loader", daemon=True).start()
 
-    def _load(self, factory: Callable[[], FaceEngine]) -> None:
+    def _load(self, factory: Callable[[], FaceEngine],
+              then: Callable[[FaceEngine], None]) -> None:
         try:
             self._engine = factory()
         except Exception as exc:
@@ -33,6 +36,8 @@ class EngineHolder:
             log.error("the model failed to load: %s", exc)
         finally:
             self._loaded.set()
+        if self._engine is not None:
+            then(self._engine)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._loaded.wait(timeout)

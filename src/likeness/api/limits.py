@@ -18,17 +18,20 @@ class BodySizeLimit:
     as soon as the streamed bytes pass the limit (FastAPI re-raises HTTPExceptions raised
     while it parses a body, so the client sees the 413, not a parsing error)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, large: dict[str, int] | None = None
+                 ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.large = large or {}  # path: its own limit (video uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.large.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _reject(send, BodyTooLarge(self.max_bytes))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _reject(send, BodyTooLarge(limit))
             return
         received = 0
 
@@ -36,8 +39,8 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise BodyTooLarge(self.max_bytes)
+            if received > limit:
+                raise BodyTooLarge(limit)
             return message
 
         try:

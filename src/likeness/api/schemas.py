@@ -170,3 +170,72 @@ class VerifyOut(BaseModel):
     similarity: float
     same_person: bool
     threshold: float
+
+
+class VideoPersonOut(BaseModel):
+    person_id: int
+    name: str
+    confidence: float
+    first_ms: int
+    last_ms: int
+    segments: list[list[int]] = Field(description="[start_ms, end_ms] spans")
+    source: str = Field(description="scan | review | retro")
+
+
+class VideoOut(BaseModel):
+    id: int
+    source: str
+    status: str = Field(description="queued | scanning | done | failed")
+    error: str | None
+    duration_ms: int | None
+    fps: float | None
+    width: int | None
+    height: int | None
+    sample_fps: float
+    keyframes: bool
+    samples_done: int
+    samples_total: int | None
+    progress: float | None = Field(description="0..1, when the total is known")
+    eta_s: float | None
+    created_at: datetime
+    finished_at: datetime | None
+    people: list[VideoPersonOut] | None = None
+    tracks: dict[str, int] | None = Field(None, description="tracks by status")
+
+
+class VideoQueuedOut(BaseModel):
+    video: VideoOut
+    created: bool = Field(description="false: this content was already registered")
+    job_id: int | None
+
+
+class VideoPage(BaseModel):
+    items: list[VideoOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReviewItemOut(BaseModel):
+    id: int
+    status: str
+    video_id: int
+    track_id: int
+    person_id: int
+    name: str
+    similarity: float
+    first_ms: int
+    last_ms: int
+    thumbnail_url: str
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewItemOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PersonVideoOut(VideoPersonOut):
+    video_id: int
+    video_source: str

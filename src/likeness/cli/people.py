@@ -26,6 +26,7 @@ from likeness.errors import LikenessError
 from likeness.media.draw import draw_faces
 from likeness.services import calibration
 from likeness.services.people import FaceChoice, PeopleService, Upload
+from likeness.services.videos import VideoService
 from likeness.store import people as store
 from likeness.store.models import Person
 
@@ -71,9 +72,14 @@ def enroll(
             person, results = service.register(session, name, uploads, choice)
         else:
             results = service.enroll(session, person.id, uploads, choice)
+        found = VideoService.from_settings(service.engine, settings).retro_match(
+            session, person.id) if any(r.created for r in results) else None
     new = sum(r.created for r in results)
     console.print(f"{person.name} (id {person.id}): {new} face(s) enrolled, "
                   f"{len(results) - new} already stored")
+    if found is not None and (found.tagged_videos or found.review_items):
+        console.print(f"found in {found.tagged_videos} scanned video(s); "
+                      f"{found.review_items} track(s) sent to review")
 
 
 def enroll_dir(

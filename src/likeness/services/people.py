@@ -4,6 +4,7 @@ write use case commits once, so a failure leaves nothing half-written."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -232,20 +233,27 @@ def assign(results: list[Recognition], thresholds: Thresholds) -> None:
 def face_row(face: Face, image: np.ndarray, model: str, image_sha256: str,
              source_name: str | None) -> dict:
     """The columns of a stored face (all but its owner)."""
-    crop = crop_around_box(image, face.bbox, THUMBNAIL_SIZE, margin=1.3)
     return {
         "embedding": face.embedding,
         "model": model,
         "det_score": face.det_score,
         "bbox": [round(float(v), 2) for v in face.bbox],
         "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks],
-        "quality": {"face_size": face.quality.face_size, "blur": face.quality.blur,
-                    "yaw": face.quality.yaw, "pitch": face.quality.pitch,
-                    "roll": face.quality.roll},
+        "quality": quality_dict(face),
         "image_sha256": image_sha256,
         "source_name": source_name,
-        "crop_jpeg": encode_jpeg(crop, quality=85),
+        "crop_jpeg": thumbnail(image, face),
     }
+
+
+def quality_dict(face: Face) -> dict[str, float]:
+    return dataclasses.asdict(face.quality)
+
+
+def thumbnail(image: np.ndarray, face: Face) -> bytes:
+    """The JPEG crop stored with a face: square, a margin around the box."""
+    return encode_jpeg(crop_around_box(image, face.bbox, THUMBNAIL_SIZE, margin=1.3),
+                       quality=85)
 
 
 def _sha256(data: bytes) -> str:

@@ -8,12 +8,15 @@ from typing import Any
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
     Identity,
+    Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -61,3 +64,74 @@ class FaceRecord(Base):
     crop_jpeg: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
+
+
+class Video(Base):
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(String(1000))  # what the caller named it
+    path: Mapped[str] = mapped_column(String(1000))  # where it is read from
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    sample_fps: Mapped[float] = mapped_column(Float)
+    keyframes: Mapped[bool] = mapped_column(Boolean)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    samples_total: Mapped[int | None] = mapped_column(Integer)
+    samples_done: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class Track(Base):
+    """Detections of one face followed through consecutive samples."""
+
+    __tablename__ = "tracks"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(100))
+    first_ms: Mapped[int] = mapped_column(Integer)
+    last_ms: Mapped[int] = mapped_column(Integer)
+    detections: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSION))
+    status: Mapped[str] = mapped_column(String(10))  # tagged | review | unknown
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id",
+                                                             ondelete="SET NULL"))
+    similarity: Mapped[float | None] = mapped_column(Float)
+    crop_jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class VideoTag(Base):
+    __tablename__ = "video_tags"
+
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    first_ms: Mapped[int] = mapped_column(Integer)
+    last_ms: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[list[list[int]]] = mapped_column(JSONB)
+    source: Mapped[str] = mapped_column(String(10))  # scan | review | retro
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class ReviewItem(Base):
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    similarity: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from sqlalchemy.orm import Session
 
-from likeness.api.deps import LimitsDep, PeopleDep, SessionDep
+from likeness.api.deps import LimitsDep, PeopleDep, SessionDep, SettingsDep
 from likeness.api.schemas import (
     CandidateOut,
     EnrolledOut,
@@ -25,10 +25,12 @@ from likeness.api.schemas import (
     StoredFaceOut,
     VerifyOut,
 )
+from likeness.config import Settings
 from likeness.errors import InvalidInput
 from likeness.media import decode_image
 from likeness.services import faces as face_service
-from likeness.services.people import FaceChoice, Upload
+from likeness.services.people import Enrollment, FaceChoice, PeopleService, Upload
+from likeness.services.videos import VideoService
 from likeness.store import people as store
 from likeness.store.models import Person
 
@@ -48,6 +50,13 @@ Largest = Annotated[bool, Query(description="Enroll the largest face of a group 
 
 def _person_out(session: Session, person: Person) -> PersonOut:
     return PersonOut.from_person(person, store.face_counts(session, [person.id]).get(person.id, 0))
+
+
+def _find_in_videos(people: PeopleService, settings: Settings, session: Session,
+                    person_id: int, enrollments: list[Enrollment]) -> None:
+    """New faces: look for the person in the videos already scanned (no decoding)."""
+    if any(e.created for e in enrollments):
+        VideoService.from_settings(people.engine, settings).retro_match(session, person_id)
 
 
 def _upload(file: UploadFile) -> Upload:
@@ -110,12 +119,13 @@ def merge_people(person_id: int, body: MergeIn, session: SessionDep) -> MergeOut
 
 @router.post("/people/{person_id}/faces", response_model=list[EnrolledOut],
              status_code=status.HTTP_201_CREATED, responses={**IMAGE_ERRORS, **NOT_FOUND})
-def enroll_faces(person_id: int, session: SessionDep, people: PeopleDep,
+def enroll_faces(person_id: int, session: SessionDep, people: PeopleDep, settings: SettingsDep,
                  files: Annotated[list[UploadFile], File(description="One or more photos")],
                  face_index: FaceIndex = None, largest: Largest = False) -> list[EnrolledOut]:
     """Enroll a face from each photo, all or nothing. Re-sending a photo is harmless."""
     enrollments = people.enroll(session, person_id, [_upload(f) for f in files],
                                 FaceChoice(face_index, largest))
+    _find_in_videos(people, settings, session, person_id, enrollments)
     return [EnrolledOut(face=StoredFaceOut.from_record(e.face), created=e.created)
             for e in enrollments]
 
@@ -142,7 +152,7 @@ def face_thumbnail(face_id: int, session: SessionDep) -> Response:
 
 @router.post("/register", response_model=RegisteredOut, status_code=status.HTTP_201_CREATED,
              responses={**IMAGE_ERRORS, 409: {"description": "external_id taken"}})
-def register(session: SessionDep, people: PeopleDep,
+def register(session: SessionDep, people: PeopleDep, settings: SettingsDep,
              name: Annotated[str, Form(min_length=1, max_length=200)],
              file: Annotated[UploadFile, File(description="A photo of the person")],
              external_id: Annotated[str | None, Form(max_length=200)] = None,
@@ -150,6 +160,7 @@ def register(session: SessionDep, people: PeopleDep,
     """Create a person and enroll their face in one call (nothing is kept if it fails)."""
     person, (enrollment,) = people.register(session, name, [_upload(file)],
                                             FaceChoice(face_index, largest), external_id)
+    _find_in_videos(people, settings, session, person.id, [enrollment])
     return RegisteredOut(person=PersonOut.from_person(person, 1),
                          face=StoredFaceOut.from_record(enrollment.face), created=True)
 

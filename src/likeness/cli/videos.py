@@ -1,0 +1,132 @@
+"""Video commands: scan, worker, watch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from likeness.cli.common import (
+    configure_logging,
+    console,
+    failing_on_errors,
+    load_engine,
+    open_database,
+    progress_bar,
+)
+from likeness.config import get_settings
+from likeness.errors import LikenessError
+from likeness.jobs.queue import JobQueue, WorkerRuntime
+from likeness.jobs.watch import FolderWatcher
+from likeness.services.videos import ScanOptions, VideoService
+from likeness.store import videos as store
+
+
+def register(app: typer.Typer) -> None:
+    for command in (scan, worker, watch):
+        app.command()(command)
+
+
+def _ms(value: int) -> str:
+    return f"{value / 1000:.1f}s"
+
+
+def scan(
+    videos: Annotated[list[Path], typer.Argument(help="Video files", exists=True,
+                                                 dir_okay=False)],
+    fps: Annotated[float | None, typer.Option(min=0.01, max=60,
+                                              help="Samples per second")] = None,
+    keyframes: Annotated[bool, typer.Option(help="Only keyframes: a fast pass")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per video")]
+    = False,
+) -> None:
+    """Scan videos here and now (no queue): who appears when."""
+    settings = get_settings()
+    service = VideoService.from_settings(load_engine(settings), settings)
+    options = ScanOptions(fps or settings.video_fps, keyframes)
+    failures = 0
+    with open_database(settings) as database:
+        for path in videos:
+            try:
+                with database.session() as session:
+                    video, _ = service.register(session, path, str(path), options)
+                with progress_bar(2) as progress:
+                    task = progress.add_task(path.name, total=video.samples_total)
+                    video = service.scan(database.sessions, video.id,
+                                         lambda done, total, t=task: progress.update(
+                                             t, completed=done, total=total))
+            except LikenessError as exc:
+                failures += 1
+                console.print(f"[red]{path}: {exc}[/]") if not as_json else print(
+                    json.dumps({"file": str(path), "error": str(exc)}))
+                continue
+            with database.session() as session:
+                tags = store.tags_of_video(session, video.id)
+                tracks = store.track_counts(session, video.id)
+            if as_json:
+                print(json.dumps({"file": str(path), "video_id": video.id,
+                                  "duration_ms": video.duration_ms, "tracks": tracks,
+                                  "people": [{"person_id": t.person_id, "name": name,
+                                              "confidence": round(t.confidence, 4),
+                                              "segments": t.segments}
+                                             for t, name in tags]}))
+                continue
+            table = Table("person", "confidence", "appears", title=(
+                f"{path.name} (video {video.id}): {len(tags)} tagged, "
+                f"{tracks.get('review', 0)} track(s) in review, "
+                f"{tracks.get('unknown', 0)} unknown track(s)"))
+            for tag, name in tags:
+                table.add_row(name, f"{tag.confidence:.2f}", ", ".join(
+                    f"{_ms(a)}-{_ms(b)}" for a, b in tag.segments))
+            console.print(table)
+    if failures:
+        raise typer.Exit(1)
+
+
+def worker() -> None:
+    """Run scan jobs from the queue until interrupted; run as many as you like, on any
+    machine that reaches the database."""
+    settings = get_settings()
+    configure_logging(settings)
+    engine = load_engine(settings)
+    with open_database(settings) as database:
+        jobs = JobQueue(database, settings)
+
+        async def run() -> None:
+            task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, task.cancel)
+            await jobs.run_worker(WorkerRuntime(engine, database, settings))
+
+        console.print(f"worker on {database.describe()}; Ctrl-C to stop")
+        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+            asyncio.run(run())
+    engine.close()
+
+
+def watch(
+    directory: Annotated[Path, typer.Argument(help="Folder to watch", exists=True,
+                                              file_okay=False)],
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between looks")] = 2.0,
+) -> None:
+    """Queue a scan for each new video file of a folder, once it has stopped growing;
+    files already scanned (same content) are skipped. Workers do the scans."""
+    settings = get_settings()
+    configure_logging(settings)
+    with open_database(settings) as database, failing_on_errors():
+        watcher = FolderWatcher(directory, database, JobQueue(database, settings), settings,
+                                interval)
+        console.print(f"watching {directory}; Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                for video_id in watcher.poll():
+                    console.print(f"queued video {video_id}")
+                time.sleep(interval)

@@ -1,0 +1,115 @@
+"""The job queue (procrastinate, in the same PostgreSQL), its tasks and its workers.
+
+A worker sends heartbeats; a worker that dies (kill -9, a lost machine) stops sending them,
+and any live worker puts its jobs back on the queue after `job_stall_seconds`. A scan
+stores its results in one transaction that replaces an earlier attempt's, so a retried
+job ends with no duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+
+import procrastinate
+from procrastinate.psycopg_connector import PsycopgConnector
+from sqlalchemy import make_url
+
+from likeness.config import Settings
+from likeness.engine import FaceEngine
+from likeness.errors import LikenessError
+from likeness.services.videos import VideoService
+from likeness.store import Database
+
+log = logging.getLogger(__name__)
+
+SCAN_QUEUE = "scans"
+HEARTBEAT_SHARE = 0.25  # heartbeats come 4 times per stall period
+
+
+@dataclass
+class WorkerRuntime:
+    """What the tasks of this process work with."""
+
+    engine: FaceEngine
+    database: Database
+    settings: Settings
+
+
+class JobQueue:
+    def __init__(self, database: Database, settings: Settings) -> None:
+        dsn = make_url(database.url).set(drivername="postgresql")
+        self.settings = settings
+        self.app = procrastinate.App(connector=PsycopgConnector(
+            conninfo=dsn.render_as_string(hide_password=False)))
+        self._runtime: WorkerRuntime | None = None
+        self.app.task(name="scan_video", queue=SCAN_QUEUE, retry=3)(self._scan_video)
+
+    def _scan_video(self, video_id: int) -> None:
+        runtime = self._runtime
+        assert runtime is not None, "tasks run inside a worker"
+        service = VideoService.from_settings(runtime.engine, runtime.settings)
+        try:
+            service.scan(runtime.database.sessions, video_id)
+        except LikenessError as exc:  # a bad video: marked failed, not worth a retry
+            log.warning("scan of video %s failed: %s", video_id, exc)
+
+    def defer_scan(self, video_id: int) -> int:
+        """Queue a scan; the job's id."""
+        with self.app.open():
+            return self.app.configure_task("scan_video").defer(video_id=video_id)
+
+    async def run_worker(self, runtime: WorkerRuntime) -> None:
+        """Process jobs until cancelled; meanwhile put dead workers' jobs back."""
+        self._runtime = runtime
+        stall = self.settings.job_stall_seconds
+        async with self.app.open_async():
+            requeue = asyncio.create_task(self._requeue_stalled(stall))
+            try:
+                await self.app.run_worker_async(
+                    queues=[SCAN_QUEUE], wait=True, install_signal_handlers=False,
+                    update_heartbeat_interval=stall * HEARTBEAT_SHARE,
+                    stalled_worker_timeout=stall)
+            finally:
+                requeue.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await requeue
+
+    async def _requeue_stalled(self, stall: float) -> None:
+        manager = self.app.job_manager
+        while True:
+            for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stall):
+                log.warning("job %s (%s) lost its worker: queued again", job.id,
+                            job.task_name)
+                await manager.retry_job(job)
+            await asyncio.sleep(stall * HEARTBEAT_SHARE)
+
+
+class WorkerThread:
+    """A worker inside another process (`likeness serve`), on its own event loop."""
+
+    def __init__(self, queue: JobQueue, runtime: WorkerRuntime) -> None:
+        self._queue = queue
+        self._runtime = runtime
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task | None = None
+        self._thread = threading.Thread(target=self._run, name="likeness-worker",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._task = self._loop.create_task(self._queue.run_worker(self._runtime))
+        with contextlib.suppress(asyncio.CancelledError):
+            self._loop.run_until_complete(self._task)
+        self._loop.close()
+
+    def stop(self, timeout: float = 30) -> None:
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(timeout)

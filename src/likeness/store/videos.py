@@ -1,0 +1,198 @@
+"""Every query on videos, their tracks and detections, tags and the review queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from likeness.errors import Conflict, NotFound
+from likeness.store.models import Person, ReviewItem, Track, Video, VideoTag
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrack:
+    """A track of a finished scan and its detections, ready to store."""
+
+    track: dict[str, Any]  # Track columns but video_id
+    detections: list[dict[str, Any]]  # detections columns but video_id and track_id
+    review_person: tuple[int, float] | None = None  # (person, similarity) to propose
+
+
+# ---------------------------------------------------------------- videos
+
+def add_video(session: Session, values: dict[str, Any]) -> tuple[Video, bool]:
+    """The video with this content (sha256), created if new; (video, created)."""
+    statement = pg_insert(Video).values(**values).on_conflict_do_nothing(
+        index_elements=["sha256"]).returning(Video.id)
+    new_id = session.execute(statement).scalar()
+    if new_id is not None:
+        return session.get_one(Video, new_id), True
+    return session.scalars(select(Video).where(Video.sha256 == values["sha256"])).one(), False
+
+
+def get_video(session: Session, video_id: int) -> Video:
+    video = session.get(Video, video_id)
+    if video is None:
+        raise NotFound(f"video {video_id} does not exist")
+    return video
+
+
+def list_videos(session: Session, *, status: str | None, limit: int, offset: int
+                ) -> tuple[list[Video], int]:
+    query = select(Video)
+    if status:
+        query = query.where(Video.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return list(session.scalars(query.order_by(Video.id).limit(limit).offset(offset))), total
+
+
+def delete_video(session: Session, video_id: int) -> Video:
+    """The video with its tracks, detections, tags and review items (cascade)."""
+    video = get_video(session, video_id)
+    session.delete(video)
+    return video
+
+
+def set_status(session: Session, video_id: int, **values: Any) -> None:
+    session.execute(update(Video).where(Video.id == video_id).values(**values))
+
+
+# ---------------------------------------------------------------- scan results
+
+def replace_scan(session: Session, video_id: int, model: str,
+                 tracks: Sequence[NewTrack]) -> list[int]:
+    """Store a finished scan, replacing whatever an earlier attempt stored, so a retried
+    job never duplicates; the ids of the new tracks, in order."""
+    session.execute(delete(Track).where(Track.video_id == video_id))
+    session.execute(delete(VideoTag).where(VideoTag.video_id == video_id,
+                                           VideoTag.source != "review"))
+    ids = []
+    for new in tracks:
+        track_id = session.scalar(pg_insert(Track).values(
+            video_id=video_id, model=model, **new.track).returning(Track.id))
+        ids.append(track_id)
+        if new.detections:
+            session.execute(text("""
+                INSERT INTO detections (video_id, track_id, time_ms, frame_index, bbox,
+                                        det_score, quality, embedding, crop_jpeg)
+                SELECT :video, :track, d.time_ms, d.frame_index, d.bbox, d.det_score,
+                       d.quality, d.embedding, d.crop_jpeg
+                FROM unnest(CAST(:times AS int[]), CAST(:frames AS int[]),
+                            CAST(:boxes AS jsonb[]), CAST(:scores AS real[]),
+                            CAST(:qualities AS jsonb[]), CAST(:embeddings AS vector[]),
+                            CAST(:crops AS bytea[]))
+                     AS d(time_ms, frame_index, bbox, det_score, quality, embedding,
+                          crop_jpeg)"""), {
+                "video": video_id, "track": track_id,
+                "times": [d["time_ms"] for d in new.detections],
+                "frames": [d["frame_index"] for d in new.detections],
+                "boxes": [_json(d["bbox"]) for d in new.detections],
+                "scores": [d["det_score"] for d in new.detections],
+                "qualities": [_json(d["quality"]) for d in new.detections],
+                "embeddings": [np.asarray(d["embedding"], np.float32)
+                               for d in new.detections],
+                "crops": [d["crop_jpeg"] for d in new.detections]})
+        if new.review_person is not None:
+            propose(session, track_id, *new.review_person)
+    return ids
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
+
+
+def get_tag(session: Session, video_id: int, person_id: int) -> VideoTag | None:
+    return session.get(VideoTag, (video_id, person_id))
+
+
+def put_tag(session: Session, video_id: int, person_id: int, confidence: float,
+            segments: list[list[int]], source: str) -> None:
+    """Tag the video with the person (replacing the tag's segments and confidence)."""
+    values = {"confidence": confidence, "first_ms": segments[0][0],
+              "last_ms": segments[-1][1], "segments": segments, "source": source}
+    session.execute(pg_insert(VideoTag).values(video_id=video_id, person_id=person_id,
+                                               **values)
+                    .on_conflict_do_update(index_elements=["video_id", "person_id"],
+                                           set_=values))
+
+
+def tags_of_video(session: Session, video_id: int) -> list[tuple[VideoTag, str]]:
+    get_video(session, video_id)
+    rows = session.execute(select(VideoTag, Person.name).join(
+        Person, Person.id == VideoTag.person_id).where(VideoTag.video_id == video_id)
+        .order_by(VideoTag.first_ms))
+    return [(tag, name) for tag, name in rows]
+
+
+def tags_of_person(session: Session, person_id: int) -> list[tuple[VideoTag, Video]]:
+    rows = session.execute(select(VideoTag, Video).join(Video, Video.id == VideoTag.video_id)
+                           .where(VideoTag.person_id == person_id).order_by(Video.id))
+    return [(tag, video) for tag, video in rows]
+
+
+def track_counts(session: Session, video_id: int) -> dict[str, int]:
+    rows = session.execute(select(Track.status, func.count()).where(Track.video_id == video_id)
+                           .group_by(Track.status))
+    return {status: count for status, count in rows}
+
+
+def tracks_like(session: Session, embedding: np.ndarray, model: str, min_similarity: float,
+                limit: int = 1000) -> list[tuple[Track, float]]:
+    """Untagged tracks of any video at least `min_similarity` to `embedding`."""
+    distance = Track.embedding.cosine_distance(np.asarray(embedding, np.float32))
+    rows = session.execute(select(Track, distance).where(
+        Track.model == model, Track.status != "tagged", distance <= 1 - min_similarity)
+        .order_by(distance).limit(limit))
+    return [(track, 1 - float(d)) for track, d in rows]
+
+
+# ---------------------------------------------------------------- review
+
+def propose(session: Session, track_id: int, person_id: int, similarity: float) -> bool:
+    """Queue a review item unless this track was already proposed for this person
+    (a rejection is remembered); whether one was added."""
+    statement = pg_insert(ReviewItem).values(
+        track_id=track_id, person_id=person_id, similarity=similarity).on_conflict_do_nothing(
+        constraint="review_items_track_person_key").returning(ReviewItem.id)
+    return session.execute(statement).scalar() is not None
+
+
+def review_page(session: Session, *, status: str, limit: int, offset: int
+                ) -> tuple[list[tuple[ReviewItem, Track, str]], int]:
+    query = (select(ReviewItem, Track, Person.name)
+             .join(Track, Track.id == ReviewItem.track_id)
+             .join(Person, Person.id == ReviewItem.person_id)
+             .where(ReviewItem.status == status))
+    total = session.scalar(select(func.count()).select_from(
+        select(ReviewItem.id).where(ReviewItem.status == status).subquery())) or 0
+    rows = session.execute(query.order_by(ReviewItem.id).limit(limit).offset(offset))
+    return [(item, track, name) for item, track, name in rows], total
+
+
+def pending_item(session: Session, item_id: int) -> tuple[ReviewItem, Track]:
+    item = session.get(ReviewItem, item_id, with_for_update=True)
+    if item is None:
+        raise NotFound(f"review item {item_id} does not exist")
+    if item.status != "pending":
+        raise Conflict(f"review item {item_id} is already {item.status}")
+    return item, session.get_one(Track, item.track_id)
+
+
+def decide(session: Session, item: ReviewItem, status: str) -> None:
+    item.status = status
+    item.decided_at = datetime.now(UTC)
+
+
+def track_detections(session: Session, track_id: int) -> list[Any]:
+    return list(session.execute(text(
+        "SELECT id, time_ms, bbox, det_score, quality, embedding, crop_jpeg FROM detections "
+        "WHERE track_id = :track ORDER BY time_ms"), {"track": track_id}))
+
