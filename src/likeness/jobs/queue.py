@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import procrastinate
 from procrastinate.psycopg_connector import PsycopgConnector
+from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 from sqlalchemy import make_url
 
 from likeness.config import Settings
@@ -41,10 +42,14 @@ class WorkerRuntime:
 
 class JobQueue:
     def __init__(self, database: Database, settings: Settings) -> None:
-        dsn = make_url(database.url).set(drivername="postgresql")
+        dsn = make_url(database.url).set(drivername="postgresql").render_as_string(
+            hide_password=False)
         self.settings = settings
-        self.app = procrastinate.App(connector=PsycopgConnector(
-            conninfo=dsn.render_as_string(hide_password=False)))
+        self.app = procrastinate.App(connector=PsycopgConnector(conninfo=dsn))
+        # Deferring is synchronous (API threads, the CLI) and must not share the worker's
+        # async App: a separate one, opened for each defer on a single connection.
+        self._deferrer = procrastinate.App(connector=SyncPsycopgConnector(
+            conninfo=dsn, min_size=1, max_size=1))
         self._runtime: WorkerRuntime | None = None
         self.app.task(name="scan_video", queue=SCAN_QUEUE, retry=3)(self._scan_video)
 
@@ -59,8 +64,9 @@ class JobQueue:
 
     def defer_scan(self, video_id: int) -> int:
         """Queue a scan; the job's id."""
-        with self.app.open():
-            return self.app.configure_task("scan_video").defer(video_id=video_id)
+        with self._deferrer.open():
+            return self._deferrer.configure_task("scan_video", queue=SCAN_QUEUE).defer(
+                video_id=video_id)
 
     async def run_worker(self, runtime: WorkerRuntime) -> None:
         """Process jobs until cancelled; meanwhile put dead workers' jobs back."""

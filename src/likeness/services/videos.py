@@ -58,6 +58,7 @@ def file_sha256(path: Path) -> str:
 class VideoService:
     engine: FaceEngine
     thresholds: Thresholds  # match = auto-tag; review
+    min_face_size: float = 48  # to add a track's face to the gallery
 
     @classmethod
     def from_settings(cls, engine: FaceEngine, settings: Settings) -> VideoService:
@@ -65,7 +66,7 @@ class VideoService:
         return cls(engine, Thresholds(
             settings.match_threshold if settings.match_threshold is not None else pack.match,
             settings.review_threshold if settings.review_threshold is not None
-            else pack.review))
+            else pack.review), settings.enroll_min_face_size)
 
     # ------------------------------------------------------------ registration
 
@@ -213,13 +214,14 @@ class VideoService:
         """Tag the track's video with the proposed person; with `add_to_gallery`, the
         track's best face is enrolled too. Returns the video id."""
         item, track = store.pending_item(session, item_id)
+        face = self._best_face(session, track) if add_to_gallery else None  # may refuse
         store.decide(session, item, "approved")
         track.status, track.person_id, track.similarity = "tagged", item.person_id, \
             item.similarity
         self._tag(session, track.video_id, item.person_id,
                   [(track.first_ms, track.last_ms, item.similarity)], 0, "review")
-        if add_to_gallery:
-            self._enroll_best(session, track, item.person_id)
+        if face is not None:
+            people_store.add_face(session, {**face, "person_id": item.person_id})
         session.commit()
         return track.video_id
 
@@ -231,18 +233,21 @@ class VideoService:
             track.status = "unknown"
         session.commit()
 
-    def _enroll_best(self, session: Session, track: Track, person_id: int) -> None:
+    def _best_face(self, session: Session, track: Track) -> dict:
+        """The face row of the track's best detection, if good enough for the gallery."""
         rows = store.track_detections(session, track.id)
         best = max(rows, key=lambda r: r.det_score * r.quality.get("face_size", 0))
-        if best.quality.get("face_size", 0) < 48:
-            raise Rejected("the track's best face is too small to enroll")
-        people_store.add_face(session, {
-            "person_id": person_id, "embedding": best.embedding,
+        size = best.quality.get("face_size", 0)
+        if size < self.min_face_size:
+            raise Rejected(f"the track's best face is {size:.0f} px, below the "
+                           f"{self.min_face_size:.0f} px minimum for enrollment")
+        return {
+            "embedding": best.embedding,
             "model": self.engine.model_name, "det_score": best.det_score, "bbox": best.bbox,
             "landmarks": [], "quality": best.quality,
             "image_sha256": hashlib.sha256(best.crop_jpeg).hexdigest(),
             "source_name": f"video {track.video_id}, track {track.id}",
-            "crop_jpeg": best.crop_jpeg})
+            "crop_jpeg": best.crop_jpeg}
 
 
 def _expected_samples(duration_ms: int, options: ScanOptions) -> int | None:

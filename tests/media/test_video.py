@@ -1,0 +1,88 @@
+"""Video decoding with PyAV: sampling, keyframes, bad files."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from likeness.errors import InvalidInput
+from likeness.media.video import probe, sample_frames
+from tests.conftest import data_file
+
+CLIP = "video/hamilton_clip.mp4"
+
+
+def test_probe() -> None:
+    info = probe(data_file(CLIP))
+    assert (info.width, info.height) == (640, 360)
+    assert info.fps == pytest.approx(29.97, abs=0.01)
+    assert 9000 <= info.duration_ms <= 9300 and info.frames == 275
+
+
+def test_one_sample_per_second() -> None:
+    frames = list(sample_frames(data_file(CLIP), fps=1.0))
+    assert [f.time_ms // 1000 for f in frames] == list(range(10))
+    assert frames[0].time_ms == 0  # times count from the stream's start
+    assert frames[3].index == pytest.approx(90, abs=2)
+    assert frames[0].image.shape == (360, 640, 3) and frames[0].image.dtype == np.uint8
+
+
+def test_denser_sampling_and_keyframes() -> None:
+    assert len(list(sample_frames(data_file(CLIP), fps=4.0))) == 37
+    keyframes = [f.time_ms for f in sample_frames(data_file(CLIP), keyframes=True)]
+    assert len(keyframes) == 6 and keyframes[0] == 0
+
+
+def _write(path: Path, video: bool, audio: bool, frames: int = 12) -> Path:
+    with av.open(str(path), "w") as container:
+        if video:
+            stream = container.add_stream("mpeg4", rate=6)
+            stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+            for index in range(frames):
+                image = np.full((64, 96, 3), index * 20 % 255, np.uint8)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(image, "bgr24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        if audio:
+            stream = container.add_stream("aac", rate=8000)
+            samples = np.zeros((1, 8000), np.float32)
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate, frame.time_base, frame.pts = 8000, Fraction(1, 8000), 0
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+def test_a_written_video_decodes(tmp_path: Path) -> None:
+    path = _write(tmp_path / "small.mp4", video=True, audio=False)
+    frames = list(sample_frames(path, fps=2.0))
+    assert len(frames) == 4 and frames[1].time_ms == 500
+
+
+def test_audio_only_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path / "sound.mp4", video=False, audio=True)
+    with pytest.raises(InvalidInput, match="no video stream"):
+        probe(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video at all" * 100])
+def test_garbage_is_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(InvalidInput):
+        probe(path)
+
+
+def test_truncated_video_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data_file(CLIP).read_bytes()[:20_000])
+    with pytest.raises(InvalidInput):
+        probe(path)
+        list(sample_frames(path))
