@@ -32,7 +32,7 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/search.py
-	cd bench && ../$(BIN)/python video.py  # needs the ffmpeg CLI
+	$(BIN)/python bench/video.py  # needs the ffmpeg CLI
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

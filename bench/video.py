@@ -28,7 +28,6 @@ from likeness.engine import FaceEngine
 from likeness.engine.packs import resolve_pack
 from likeness.services.videos import ScanOptions, VideoService
 from likeness.store import Database
-from likeness.store import videos as store
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / "shared" / "data" / "video" / "hamilton_clip.mp4"
@@ -82,8 +81,7 @@ def main() -> None:
         rates, duration = {}, 0.0
         for keyframes in (False, True):  # the same video, scanned in each mode
             with database.session() as session:
-                store.set_status(session, video_id, keyframes=keyframes)
-                session.commit()
+                service.set_options(session, video_id, ScanOptions(keyframes=keyframes))
             started = time.perf_counter()
             scanned = service.scan(database.sessions, video_id)
             duration = scanned.duration_ms / 1000

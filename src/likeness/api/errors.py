@@ -29,6 +29,16 @@ STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
 }
 
 
+# OpenAPI descriptions of the errors of routes that take an image.
+IMAGE_RESPONSES: dict[int | str, dict] = {
+    400: {"description": "Corrupt or truncated image, or bad base64"},
+    413: {"description": "File or image too large"},
+    415: {"description": "Not a JPEG, PNG, WebP, BMP or TIFF image"},
+    422: {"description": "Missing or invalid field, or no usable face"},
+    503: {"description": "Model or database not available"},
+}
+
+
 def status_for(error: errors.LikenessError) -> int:
     for kind in type(error).__mro__:
         if kind in STATUS_BY_ERROR:

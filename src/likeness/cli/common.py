@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from likeness.config import Settings
 from likeness.engine import FaceEngine
@@ -75,3 +77,12 @@ def read_bytes(path: Path) -> bytes:
 def progress_bar(total: int) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=err_console, disable=total < 2)
+
+
+def report_unreadable(path: Path, error: LikenessError, as_json: bool, table: Table) -> None:
+    """A file that could not be read: a JSON line, or a red row of the table."""
+    if as_json:
+        print(json.dumps({"file": str(path), "error": str(error)}), flush=True)
+    else:
+        table.add_row(str(path), "-", f"[red]{error}[/]",
+                      *[""] * (len(table.columns) - 3))

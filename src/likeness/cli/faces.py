@@ -23,6 +23,7 @@ from likeness.cli.common import (
     load_engine,
     progress_bar,
     read_image,
+    report_unreadable,
 )
 from likeness.config import get_settings
 from likeness.engine.catalog import LICENCE
@@ -110,10 +111,7 @@ def detect(
             for path, image in batch:
                 if isinstance(image, LikenessError):
                     failures += 1
-                    if as_json:
-                        print(json.dumps({"file": str(path), "error": str(image)}), flush=True)
-                    else:
-                        table.add_row(str(path), "-", f"[red]{image}[/]")
+                    report_unreadable(path, image, as_json, table)
                     continue
                 faces = results[path]
                 if as_json:

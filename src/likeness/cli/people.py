@@ -19,6 +19,7 @@ from likeness.cli.common import (
     open_database,
     progress_bar,
     read_bytes,
+    report_unreadable,
 )
 from likeness.cli.faces import decoded_batches, unique_output
 from likeness.config import get_settings
@@ -91,6 +92,7 @@ def enroll_dir(
     reported and the rest go on."""
     settings = get_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
+    videos = VideoService.from_settings(service.engine, settings)
     people = calibration.labelled_photos(directory)
     total = sum(len(photos) for photos in people.values())
     table = Table("person", "id", "enrolled", "already stored",
@@ -118,6 +120,8 @@ def enroll_dir(
                     session.rollback()
                     rejected.append(f"{path.name}: {exc}")
                 progress.advance(task)
+            if counts[0]:  # new faces: look for them in the videos already scanned
+                videos.retro_match(session, person.id)
             table.add_row(name, str(person.id) if person else "-", str(counts[0]),
                           str(counts[1]), "\n".join(rejected) or "-")
     console.print(table)
@@ -142,10 +146,7 @@ def identify(
             for path, image in batch:
                 if isinstance(image, LikenessError):
                     failures += 1
-                    if as_json:
-                        print(json.dumps({"file": str(path), "error": str(image)}), flush=True)
-                    else:
-                        table.add_row(str(path), "-", "[red]error[/]", str(image), "")
+                    report_unreadable(path, image, as_json, table)
                     continue
                 results = service.recognize(session, image, top_k=top_k)
                 if as_json:

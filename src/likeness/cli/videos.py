@@ -56,7 +56,9 @@ def scan(
         for path in videos:
             try:
                 with database.session() as session:
-                    video, _ = service.register(session, path, str(path), options)
+                    video, created = service.register(session, path, str(path), options)
+                    if not created:  # scanned before: now with these options
+                        service.set_options(session, video.id, options)
                 with progress_bar(2) as progress:
                     task = progress.add_task(path.name, total=video.samples_total)
                     video = service.scan(database.sessions, video.id,

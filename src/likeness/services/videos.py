@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.errors import LikenessError, Rejected
+from likeness.media.files import sha256_of
 from likeness.media.video import VideoFrame, probe, sample_frames
 from likeness.services.people import Thresholds, quality_dict, thumbnail
 from likeness.services.tracking import FaceTrack, Tracker, merge_segments
@@ -46,14 +47,6 @@ class RetroResult:
     review_items: int
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class VideoService:
     engine: FaceEngine
@@ -77,13 +70,22 @@ class VideoService:
         The file must be readable as a video: a bad one is refused before it is queued."""
         info = probe(path)
         video, created = store.add_video(session, {
-            "source": source, "path": str(path.resolve()), "sha256": file_sha256(path),
+            "source": source, "path": str(path.resolve()), "sha256": sha256_of(path),
             "sample_fps": options.fps, "keyframes": options.keyframes,
             "duration_ms": info.duration_ms, "fps": info.fps, "width": info.width,
             "height": info.height,
             "samples_total": _expected_samples(info.duration_ms, options)})
         session.commit()
         return video, created
+
+    @staticmethod
+    def set_options(session: Session, video_id: int, options: ScanOptions) -> None:
+        """Scan this video with these options from now on (a rescan, say)."""
+        video = store.get_video(session, video_id)
+        store.set_status(session, video_id, sample_fps=options.fps,
+                         keyframes=options.keyframes,
+                         samples_total=_expected_samples(video.duration_ms or 0, options))
+        session.commit()
 
     # ------------------------------------------------------------ scanning
 

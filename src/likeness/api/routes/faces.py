@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from likeness import __version__
 from likeness.api.deps import EngineDep, LimitsDep
+from likeness.api.errors import IMAGE_RESPONSES
 from likeness.api.schemas import DetectOut, FaceOut, HealthOut, ImageBase64In
 from likeness.engine import FaceEngine
 from likeness.errors import InvalidInput
@@ -19,13 +20,6 @@ from likeness.services.faces import DetectOptions, detect_in_bytes
 
 router = APIRouter(tags=["faces"])
 
-IMAGE_ERRORS: dict[int | str, dict] = {
-    400: {"description": "Corrupt or truncated image, or bad base64"},
-    413: {"description": "File or image too large"},
-    415: {"description": "Not a JPEG, PNG, WebP, BMP or TIFF image"},
-    422: {"description": "Missing or invalid field"},
-    503: {"description": "Model not loaded"},
-}
 
 
 def detect_options(
@@ -40,7 +34,7 @@ def detect_options(
 OptionsDep = Annotated[DetectOptions, Depends(detect_options)]
 
 
-@router.get("/health", response_model=HealthOut, responses={503: IMAGE_ERRORS[503]})
+@router.get("/health", response_model=HealthOut, responses={503: IMAGE_RESPONSES[503]})
 def health(engine: EngineDep) -> HealthOut:
     return HealthOut(version=__version__, model=engine.model_name,
                      onnx_providers=engine.providers,
@@ -48,14 +42,14 @@ def health(engine: EngineDep) -> HealthOut:
                      det_size=list(engine.det_size))
 
 
-@router.post("/detect", response_model=DetectOut, responses=IMAGE_ERRORS)
+@router.post("/detect", response_model=DetectOut, responses=IMAGE_RESPONSES)
 async def detect(engine: EngineDep, limits: LimitsDep, options: OptionsDep,
                  file: Annotated[UploadFile, File(description="The image")]) -> DetectOut:
     """Every face in the uploaded image, largest first. No face: 200 with `faces: []`."""
     return await _detect(engine, await file.read(), limits, options)
 
 
-@router.post("/extract-embedding", response_model=DetectOut, responses=IMAGE_ERRORS)
+@router.post("/extract-embedding", response_model=DetectOut, responses=IMAGE_RESPONSES)
 async def extract_embedding(engine: EngineDep, limits: LimitsDep, options: OptionsDep,
                             body: ImageBase64In) -> DetectOut:
     """The same as /detect, for an image sent as base64 in JSON."""

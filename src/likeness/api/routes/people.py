@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from sqlalchemy.orm import Session
 
 from likeness.api.deps import LimitsDep, PeopleDep, SessionDep, SettingsDep
+from likeness.api.errors import IMAGE_RESPONSES
 from likeness.api.schemas import (
     CandidateOut,
     EnrolledOut,
@@ -37,13 +38,6 @@ from likeness.store.models import Person
 router = APIRouter(tags=["people"])
 
 NOT_FOUND = {404: {"description": "No such person or face"}}
-IMAGE_ERRORS: dict[int | str, dict] = {
-    400: {"description": "Corrupt or truncated image"},
-    413: {"description": "File or image too large"},
-    415: {"description": "Not a JPEG, PNG, WebP, BMP or TIFF image"},
-    422: {"description": "No usable face, or an invalid field"},
-    503: {"description": "Model or database unavailable"},
-}
 FaceIndex = Annotated[int | None, Query(ge=0, description="Which face to enroll, largest first")]
 Largest = Annotated[bool, Query(description="Enroll the largest face of a group photo")]
 
@@ -118,7 +112,7 @@ def merge_people(person_id: int, body: MergeIn, session: SessionDep) -> MergeOut
 
 
 @router.post("/people/{person_id}/faces", response_model=list[EnrolledOut],
-             status_code=status.HTTP_201_CREATED, responses={**IMAGE_ERRORS, **NOT_FOUND})
+             status_code=status.HTTP_201_CREATED, responses={**IMAGE_RESPONSES, **NOT_FOUND})
 def enroll_faces(person_id: int, session: SessionDep, people: PeopleDep, settings: SettingsDep,
                  files: Annotated[list[UploadFile], File(description="One or more photos")],
                  face_index: FaceIndex = None, largest: Largest = False) -> list[EnrolledOut]:
@@ -151,7 +145,7 @@ def face_thumbnail(face_id: int, session: SessionDep) -> Response:
 
 
 @router.post("/register", response_model=RegisteredOut, status_code=status.HTTP_201_CREATED,
-             responses={**IMAGE_ERRORS, 409: {"description": "external_id taken"}})
+             responses={**IMAGE_RESPONSES, 409: {"description": "external_id taken"}})
 def register(session: SessionDep, people: PeopleDep, settings: SettingsDep,
              name: Annotated[str, Form(min_length=1, max_length=200)],
              file: Annotated[UploadFile, File(description="A photo of the person")],
@@ -165,7 +159,7 @@ def register(session: SessionDep, people: PeopleDep, settings: SettingsDep,
                          face=StoredFaceOut.from_record(enrollment.face), created=True)
 
 
-@router.post("/recognize", response_model=RecognizeOut, responses=IMAGE_ERRORS)
+@router.post("/recognize", response_model=RecognizeOut, responses=IMAGE_RESPONSES)
 def recognize(session: SessionDep, people: PeopleDep, limits: LimitsDep,
               file: Annotated[UploadFile, File(description="The photo")],
               top_k: Annotated[int, Query(ge=1, le=100)] = 5,
@@ -193,7 +187,7 @@ def recognize(session: SessionDep, people: PeopleDep, limits: LimitsDep,
         image_height=image.shape[0])
 
 
-@router.post("/verify", response_model=VerifyOut, responses={**IMAGE_ERRORS, **NOT_FOUND})
+@router.post("/verify", response_model=VerifyOut, responses={**IMAGE_RESPONSES, **NOT_FOUND})
 def verify(session: SessionDep, people: PeopleDep, limits: LimitsDep,
            file_a: Annotated[UploadFile | None, File()] = None,
            file_b: Annotated[UploadFile | None, File()] = None,
