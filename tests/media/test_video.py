@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 
+from likeness.engine import FaceEngine
 from likeness.errors import InvalidInput
 from likeness.media.video import probe, sample_frames
 from tests.conftest import data_file
@@ -86,3 +87,19 @@ def test_truncated_video_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput):
         probe(path)
         list(sample_frames(path))
+
+
+ROTATED = Path(__file__).resolve().parents[1] / "data" / "rotated_90.mp4"
+
+
+def test_rotation_metadata_is_applied(engine: FaceEngine) -> None:
+    """rotated_90.mp4: 2 s of the clip stored sideways (360x640) with a display matrix
+    saying 'turn 90 degrees clockwise', as phones record. Made with
+    `ffmpeg -ss 3 -t 2 -i hamilton_clip.mp4 -vf transpose=2 ... sideways.mp4` then
+    `ffmpeg -i sideways.mp4 -c copy -metadata:s:v:0 rotate=90 rotated_90.mp4`."""
+    info = probe(ROTATED)
+    assert (info.width, info.height) == (640, 360)
+    frames = list(sample_frames(ROTATED, fps=2.0))
+    assert all(f.image.shape == (360, 640, 3) for f in frames)
+    # upright, the faces are found (sideways, SCRFD misses most of them)
+    assert sum(len(engine.analyze(f.image, embed=False)) for f in frames) >= 5

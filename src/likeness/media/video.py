@@ -48,8 +48,9 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
-    """Apply the display rotation (degrees counter-clockwise, as FFmpeg reports it)."""
-    turns = round(rotation / 90) % 4
+    """Apply the display rotation: PyAV reports, as ffprobe does, the degrees to turn the
+    stored picture clockwise (checked on tests/data/rotated_90.mp4, a phone-style file)."""
+    turns = round(-rotation / 90) % 4  # np.rot90 turns counter-clockwise
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
