@@ -103,3 +103,38 @@ def test_rotation_metadata_is_applied(engine: FaceEngine) -> None:
     assert all(f.image.shape == (360, 640, 3) for f in frames)
     # upright, the faces are found (sideways, SCRFD misses most of them)
     assert sum(len(engine.analyze(f.image, embed=False)) for f in frames) >= 5
+
+
+def test_variable_frame_rate_uses_timestamps(tmp_path: Path) -> None:
+    path = tmp_path / "vfr.mov"
+    times_ms = [0, 100, 500, 1700, 1800, 2600, 3050]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=1000)  # lossless, any timing
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb24"
+        stream.time_base = Fraction(1, 1000)
+        for index, ms in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 30, np.uint8),
+                                               "rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    # the first frame at or after each whole second
+    assert [f.time_ms for f in sample_frames(path, fps=1.0)] == [0, 1700, 2600, 3050]
+
+
+def test_odd_frame_sizes(tmp_path: Path) -> None:
+    path = tmp_path / "odd.mov"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=4)
+        stream.width, stream.height, stream.pix_fmt = 97, 65, "rgb24"
+        for index in range(8):
+            image = np.full((65, 97, 3), index * 25, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, "rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert (probe(path).width, probe(path).height) == (97, 65)
+    frames = list(sample_frames(path, fps=2.0))
+    assert len(frames) == 4 and frames[0].image.shape == (65, 97, 3)
