@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from likeness.config import Settings
-from likeness.engine import FaceEngine
+from likeness.engine import Face, FaceEngine
 from likeness.errors import LikenessError, Rejected
 from likeness.media.files import sha256_of
 from likeness.media.video import VideoFrame, probe, sample_frames
@@ -126,7 +126,7 @@ class VideoService:
             raise
 
     def _analysed(self, path: Path, options: ScanOptions
-                  ) -> Iterator[tuple[list[VideoFrame], list[list]]]:
+                  ) -> Iterator[tuple[list[VideoFrame], list[list[Face]]]]:
         """Batches of sampled frames with their faces; the next batch decodes while the
         engine works on this one."""
         frames = sample_frames(path, fps=options.fps, keyframes=options.keyframes)
