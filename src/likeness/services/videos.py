@@ -23,7 +23,7 @@ from likeness.engine import Face, FaceEngine
 from likeness.errors import LikenessError, Rejected
 from likeness.media.files import sha256_of
 from likeness.media.video import VideoFrame, probe, sample_frames
-from likeness.services.people import Thresholds, quality_dict, thumbnail
+from likeness.services.people import PeopleService, Thresholds, quality_dict, thumbnail
 from likeness.services.tracking import FaceTrack, Tracker, merge_segments
 from likeness.store import people as people_store
 from likeness.store import videos as store
@@ -55,11 +55,8 @@ class VideoService:
 
     @classmethod
     def from_settings(cls, engine: FaceEngine, settings: Settings) -> VideoService:
-        pack = engine.thresholds
-        return cls(engine, Thresholds(
-            settings.match_threshold if settings.match_threshold is not None else pack.match,
-            settings.review_threshold if settings.review_threshold is not None
-            else pack.review), settings.enroll_min_face_size)
+        thresholds = PeopleService.from_settings(engine, settings).thresholds()
+        return cls(engine, thresholds, settings.enroll_min_face_size)
 
     # ------------------------------------------------------------ registration
 

@@ -94,19 +94,15 @@ def replace_scan(session: Session, video_id: int, model: str,
                 "video": video_id, "track": track_id,
                 "times": [d["time_ms"] for d in new.detections],
                 "frames": [d["frame_index"] for d in new.detections],
-                "boxes": [_json(d["bbox"]) for d in new.detections],
+                "boxes": [json.dumps(d["bbox"]) for d in new.detections],
                 "scores": [d["det_score"] for d in new.detections],
-                "qualities": [_json(d["quality"]) for d in new.detections],
+                "qualities": [json.dumps(d["quality"]) for d in new.detections],
                 "embeddings": [np.asarray(d["embedding"], np.float32)
                                for d in new.detections],
                 "crops": [d["crop_jpeg"] for d in new.detections]})
         if new.review_person is not None:
             propose(session, track_id, *new.review_person)
     return ids
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)
 
 
 def get_tag(session: Session, video_id: int, person_id: int) -> VideoTag | None:
