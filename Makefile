@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # what its FaceAnalysis path imports is in the dev extra.
 REFERENCE := insightface==2.1
 
-.PHONY: serve test bench clean
+.PHONY: serve test bench proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,13 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/events.py
 	$(BIN)/python bench/video.py  # needs the ffmpeg CLI
+
+# The gRPC stubs, checked in beside the .proto (tests/rpc checks they are current).
+proto: $(VENV)/.dev
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --grpc_python_out=src \
+		--pyi_out=src src/likeness/rpc/likeness.proto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

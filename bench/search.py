@@ -30,6 +30,7 @@ from sqlalchemy import text
 from likeness.config import Settings
 from likeness.store import Database
 from likeness.store import people as store
+from likeness.store.bulk import bulk_loading
 
 REPO = Path(__file__).resolve().parents[1]
 DIMENSION = 512
@@ -67,7 +68,7 @@ def load(database: Database, faces: np.ndarray, owners: np.ndarray, people: int,
         connection.execute(text("TRUNCATE people, faces RESTART IDENTITY CASCADE"))
     with database.session() as session:
         started = time.perf_counter()
-        with store.bulk_loading(session, m=m, ef_construction=ef_construction):
+        with bulk_loading(session, m=m, ef_construction=ef_construction):
             ids = np.array(store.add_people(session, [f"person {i}" for i in range(people)]))
             for start in range(0, len(faces), CHUNK):
                 store.add_faces(session, [{

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,8 @@ def db(database: Database) -> Iterator[Database]:
     """The session's database, emptied after the test."""
     yield database
     with database.engine.begin() as connection:
-        connection.execute(text("TRUNCATE people, faces, videos, procrastinate_jobs "
-                                "RESTART IDENTITY CASCADE"))
+        connection.execute(text("TRUNCATE people, faces, videos, events, photos, "
+                                "procrastinate_jobs RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
@@ -104,3 +105,32 @@ def reference(buffalo_s_dir: Path) -> Any:  # insightface has no type hints
 def client(settings: Settings, engine: FaceEngine, database: Database) -> Iterator[TestClient]:
     with TestClient(create_app(settings, engine=engine, database=database)) as test_client:
         yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto's, over HTTP on localhost) for the session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, s3_endpoint: str, request: pytest.FixtureRequest
+                ) -> Settings:
+    """Settings that put objects in a fresh bucket of the S3 server."""
+    bucket = "likeness-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    return settings.model_copy(update={
+        "storage": "s3", "s3_endpoint_url": s3_endpoint, "s3_bucket": bucket,
+        "s3_access_key_id": "test", "s3_secret_access_key": "test",
+        "s3_create_bucket": True})

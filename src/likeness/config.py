@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -100,6 +100,44 @@ class Settings(BaseSettings):
     job_stall_seconds: float = Field(
         30, gt=0, validation_alias=_env("LIKENESS_JOB_STALL_SECONDS"),
         description="A job whose worker sent no heartbeat for this long is retried.")
+    storage: Literal["filesystem", "s3"] = Field(
+        "filesystem", validation_alias=_env("LIKENESS_STORAGE"),
+        description="Where annotated images (and kept originals) go: filesystem or s3.")
+    storage_dir: Path | None = Field(
+        None, validation_alias=_env("LIKENESS_STORAGE_DIR"),
+        description="Root of filesystem storage; default: data_dir/objects.")
+    s3_bucket: str | None = Field(None, validation_alias=_env("LIKENESS_S3_BUCKET"),
+                                  description="S3 bucket of s3 storage.")
+    s3_endpoint_url: str | None = Field(
+        None, validation_alias=_env("LIKENESS_S3_ENDPOINT_URL"),
+        description="S3-compatible endpoint (MinIO: http://host:9000); unset = AWS.")
+    s3_region: str | None = Field(None, validation_alias=_env("LIKENESS_S3_REGION"),
+                                  description="S3 region; default us-east-1.")
+    s3_access_key_id: str | None = Field(
+        None, validation_alias=_env("LIKENESS_S3_ACCESS_KEY_ID"),
+        description="S3 access key; unset = boto3's usual sources (AWS_* variables, ...).")
+    s3_secret_access_key: str | None = Field(
+        None, validation_alias=_env("LIKENESS_S3_SECRET_ACCESS_KEY"),
+        description="S3 secret key.")
+    s3_create_bucket: bool = Field(False, validation_alias=_env("LIKENESS_S3_CREATE_BUCKET"),
+                                   description="Create the bucket on first write if missing.")
+    keep_originals: bool = Field(False, validation_alias=_env("LIKENESS_KEEP_ORIGINALS"),
+                                 description="Also store ingested original photos.")
+    fetch_allow_private: bool = Field(
+        False, validation_alias=_env("LIKENESS_FETCH_ALLOW_PRIVATE"),
+        description="Let image URLs point at private, loopback and link-local addresses "
+                    "(off: protects internal services from SSRF).")
+    fetch_timeout_s: float = Field(15, gt=0, le=300,
+                                   validation_alias=_env("LIKENESS_FETCH_TIMEOUT_S"),
+                                   description="Longest download of one image URL, seconds.")
+    fetch_max_redirects: int = Field(3, ge=0, le=10,
+                                     validation_alias=_env("LIKENESS_FETCH_MAX_REDIRECTS"),
+                                     description="Redirects followed per image URL.")
+    match_top_k: int = Field(20, ge=1, le=1000, validation_alias=_env("LIKENESS_MATCH_TOP_K"),
+                             description="Events: photos returned by a selfie match.")
+    grpc_port: int | None = Field(None, ge=1, le=65535,
+                                  validation_alias=_env("LIKENESS_GRPC_PORT"),
+                                  description="`likeness serve` also serves gRPC on this port.")
     verify_threshold: float | None = Field(
         None, ge=-1, le=1, validation_alias=_env("LIKENESS_VERIFY_THRESHOLD"),
         description="Cosine similarity above which two faces are the same person; "

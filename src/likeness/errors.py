@@ -52,3 +52,16 @@ class Rejected(LikenessError):
 
 class DatabaseUnavailable(LikenessError):
     """PostgreSQL cannot be reached, or lacks pgvector."""
+
+
+class StorageUnavailable(LikenessError):
+    """The object storage (a directory, an S3 bucket) cannot be read or written."""
+
+
+class FetchFailed(LikenessError):
+    """A URL could not be downloaded. `transient` failures (timeouts, 5xx, resets) are
+    worth retrying; the others (404, too large, not an image) are not."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient

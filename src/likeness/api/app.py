@@ -12,11 +12,13 @@ from likeness import __version__
 from likeness.api.engine_holder import EngineHolder
 from likeness.api.errors import install_error_handlers
 from likeness.api.limits import BodySizeLimit
-from likeness.api.routes import faces, people, videos
+from likeness.api.routes import events, faces, people, videos
 from likeness.config import Settings, get_settings
 from likeness.engine import FaceEngine
 from likeness.jobs.queue import JobQueue, WorkerRuntime, WorkerThread
 from likeness.jobs.watch import FolderWatcher
+from likeness.rpc.server import GrpcServer
+from likeness.storage import ObjectStorage
 from likeness.store import Database
 
 # Multipart framing and base64 (4/3 of the bytes) on top of the largest accepted file.
@@ -36,15 +38,19 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database or await run_in_threadpool(Database.open, settings)
         app.state.jobs = JobQueue(app.state.database, settings)
-        background: list = []  # the job worker and the folder watcher, once running
+        background: list = []  # worker, folder watcher, gRPC server: once the model loaded
 
         def start_background(loaded: FaceEngine) -> None:
+            runtime = WorkerRuntime(loaded, app.state.database, settings, app.state.storage)
             if settings.worker_in_serve:
-                runtime = WorkerRuntime(loaded, app.state.database, settings)
                 background.append(WorkerThread(app.state.jobs, runtime))
             if settings.watch_dir is not None:
                 background.append(FolderWatcher(settings.watch_dir, app.state.database,
                                                 app.state.jobs, settings))
+            if settings.grpc_port is not None:
+                background.append(GrpcServer(loaded, app.state.database, settings,
+                                             app.state.storage, settings.host,
+                                             settings.grpc_port))
             for part in background:
                 part.start()
 
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app = FastAPI(title="Likeness", version=__version__, lifespan=lifespan,
                   description="Self-hosted face recognition on InsightFace models.")
     app.state.settings = settings
+    app.state.storage = ObjectStorage.from_settings(settings)
     app.add_middleware(BodySizeLimit,
                        max_bytes=int(settings.max_upload_bytes * BODY_OVERHEAD) + BODY_SLACK,
                        large={"/videos": int(settings.max_video_mb * 1e6) + BODY_SLACK})
@@ -76,4 +83,5 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app.include_router(faces.router)
     app.include_router(people.router)
     app.include_router(videos.router)
+    app.include_router(events.router)
     return app

@@ -26,6 +26,8 @@ STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
     errors.ModelNotReady: 503,
     errors.ModelPackError: 503,
     errors.ProviderUnavailable: 503,
+    errors.StorageUnavailable: 503,
+    errors.FetchFailed: 502,
 }
 
 

@@ -239,3 +239,72 @@ class ReviewPage(BaseModel):
 class PersonVideoOut(VideoPersonOut):
     video_id: int
     video_source: str
+
+
+# ---------------------------------------------------------------- events and photos
+
+class EventIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventOut(BaseModel):
+    id: int
+    name: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    photos: int
+    faces: int
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PhotoFaceOut(BaseModel):
+    id: int
+    bbox: list[float] | None = Field(description="[x1, y1, x2, y2]; null for a given "
+                                                 "embedding")
+    det_score: float | None
+
+
+class PhotoOut(BaseModel):
+    id: int = Field(description="Likeness's id of the photo (GET /photos/{id}/annotated)")
+    photo_id: str = Field(description="The caller's id of the photo")
+    event_id: int | None
+    source: str = Field(description="upload, url or embedding")
+    source_url: str | None
+    status: str = Field(description="ready; pending while a URL is downloaded; failed")
+    error: str | None
+    width: int | None
+    height: int | None
+    faces: list[PhotoFaceOut]
+    created_at: datetime
+
+
+class IngestedOut(BaseModel):
+    photo: PhotoOut
+    created: bool = Field(description="false: the event already held this photo_id")
+    job_id: int | None = Field(None, description="The download job of an image_url")
+
+
+class PhotoPage(BaseModel):
+    items: list[PhotoOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PhotoMatchOut(BaseModel):
+    photo: int = Field(description="Likeness's id of the photo")
+    photo_id: str = Field(description="The caller's id of the photo")
+    similarity: float = Field(description="Of the photo's face most like the query")
+    bbox: list[float] | None = Field(description="That face's box")
+
+
+class MatchOut(BaseModel):
+    threshold: float
+    matches: list[PhotoMatchOut]

@@ -43,14 +43,17 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
-          port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs)."""
+          port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
+          grpc_port: Annotated[int | None, typer.Option(help="Also serve gRPC on this "
+                                                        "port")] = None) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs), and the gRPC API with --grpc-port."""
     import uvicorn
 
     from likeness.api import create_app
 
     settings = get_settings()
-    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    updates = {k: v for k, v in {"host": host, "port": port, "grpc_port": grpc_port}.items()
+               if v is not None}
     settings = settings.model_copy(update=updates)
     configure_logging(settings)
     with failing_on_errors():  # fail before binding when no model or provider can be had

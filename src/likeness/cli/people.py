@@ -26,7 +26,7 @@ from likeness.config import get_settings
 from likeness.errors import LikenessError
 from likeness.media.draw import draw_faces
 from likeness.services import calibration
-from likeness.services.people import FaceChoice, PeopleService, Upload
+from likeness.services.people import FaceChoice, PeopleService, Upload, label
 from likeness.services.videos import VideoService
 from likeness.store import people as store
 from likeness.store.models import Person
@@ -166,10 +166,8 @@ def identify(
                                   r.decision, r.person.name if r.person else "-",
                                   f"{best.similarity:.2f}" if best else "-")
                 if draw is not None:
-                    labels = [f"{r.person.name} {r.person.similarity:.2f}" if r.person
-                              else "unknown" for r in results]
-                    cv2.imwrite(str(unique_output(draw, path, used)),
-                                draw_faces(image, [r.face for r in results], labels))
+                    cv2.imwrite(str(unique_output(draw, path, used)), draw_faces(
+                        image, [r.face for r in results], [label(r) for r in results]))
     if not as_json:
         console.print(table)
     if failures:

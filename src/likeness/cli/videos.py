@@ -26,6 +26,7 @@ from likeness.errors import LikenessError
 from likeness.jobs.queue import JobQueue, WorkerRuntime
 from likeness.jobs.watch import FolderWatcher
 from likeness.services.videos import ScanOptions, VideoService
+from likeness.storage import ObjectStorage
 from likeness.store import videos as store
 
 
@@ -106,7 +107,8 @@ def worker() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, task.cancel)
-            await jobs.run_worker(WorkerRuntime(engine, database, settings))
+            await jobs.run_worker(WorkerRuntime(engine, database, settings,
+                                                ObjectStorage.from_settings(settings)))
 
         console.print(f"worker on {database.describe()}; Ctrl-C to stop")
         with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):

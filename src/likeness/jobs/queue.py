@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 import procrastinate
+from procrastinate import JobContext, RetryStrategy
 from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 from sqlalchemy import make_url
@@ -22,12 +23,18 @@ from sqlalchemy import make_url
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.errors import LikenessError
+from likeness.services.events import EventService
 from likeness.services.videos import VideoService
+from likeness.storage import ObjectStorage
 from likeness.store import Database
 
 log = logging.getLogger(__name__)
 
 SCAN_QUEUE = "scans"
+PHOTO_QUEUE = "photos"
+# A download that failed for a transient reason is tried again 5, 10 and 15 s later.
+URL_RETRY = RetryStrategy(max_attempts=3, linear_wait=5)
+WORKER_CONCURRENCY = 2  # a long video scan does not hold up photo downloads
 HEARTBEAT_SHARE = 0.25  # heartbeats come 4 times per stall period
 
 
@@ -38,6 +45,7 @@ class WorkerRuntime:
     engine: FaceEngine
     database: Database
     settings: Settings
+    storage: ObjectStorage
 
 
 class JobQueue:
@@ -52,6 +60,8 @@ class JobQueue:
             conninfo=dsn, min_size=1, max_size=1))
         self._runtime: WorkerRuntime | None = None
         self.app.task(name="scan_video", queue=SCAN_QUEUE, retry=3)(self._scan_video)
+        self.app.task(name="ingest_photo_url", queue=PHOTO_QUEUE, retry=URL_RETRY,
+                      pass_context=True)(self._ingest_photo_url)
 
     def _scan_video(self, video_id: int) -> None:
         runtime = self._runtime
@@ -62,11 +72,25 @@ class JobQueue:
         except LikenessError as exc:  # a bad video: marked failed, not worth a retry
             log.warning("scan of video %s failed: %s", video_id, exc)
 
+    def _ingest_photo_url(self, context: JobContext, photo_id: int) -> None:
+        runtime = self._runtime
+        assert runtime is not None and context.job is not None, "tasks run inside a worker"
+        service = EventService.from_settings(runtime.engine, runtime.storage, runtime.settings)
+        last = (context.job.attempts or 0) >= (URL_RETRY.max_attempts or 0)
+        with runtime.database.session() as session:
+            service.complete_url(session, photo_id, last_attempt=last)
+
     def defer_scan(self, video_id: int) -> int:
         """Queue a scan; the job's id."""
+        return self._defer("scan_video", SCAN_QUEUE, video_id=video_id)
+
+    def defer_photo_url(self, photo_id: int) -> int:
+        """Queue the download and analysis of a photo given by URL; the job's id."""
+        return self._defer("ingest_photo_url", PHOTO_QUEUE, photo_id=photo_id)
+
+    def _defer(self, task: str, queue: str, **arguments: int) -> int:
         with self._deferrer.open():
-            return self._deferrer.configure_task("scan_video", queue=SCAN_QUEUE).defer(
-                video_id=video_id)
+            return self._deferrer.configure_task(task, queue=queue).defer(**arguments)
 
     async def run_worker(self, runtime: WorkerRuntime) -> None:
         """Process jobs until cancelled; meanwhile put dead workers' jobs back."""
@@ -76,7 +100,8 @@ class JobQueue:
             requeue = asyncio.create_task(self._requeue_stalled(stall))
             try:
                 await self.app.run_worker_async(
-                    queues=[SCAN_QUEUE], wait=True, install_signal_handlers=False,
+                    queues=[SCAN_QUEUE, PHOTO_QUEUE], concurrency=WORKER_CONCURRENCY,
+                    wait=True, install_signal_handlers=False,
                     update_heartbeat_interval=stall * HEARTBEAT_SHARE,
                     stalled_worker_timeout=stall)
             finally:

@@ -41,6 +41,8 @@ class ImageLimits:
     max_bytes: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
 
 def sniff_format(data: bytes) -> str:
     """The Pillow format name of `data`, judged from its magic bytes alone."""

@@ -14,9 +14,9 @@ import numpy as np
 from likeness.engine import FaceEngine
 from likeness.errors import LikenessError
 from likeness.media import ImageLimits, decode_image
+from likeness.media.image import IMAGE_SUFFIXES
 
 FARS = (1e-2, 1e-3, 1e-4)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 # With too few impostor pairs to resolve a FAR of 1e-3, the suggested match threshold is
 # this far above the most similar stranger seen (the margin catalog.py uses).
 STRANGER_MARGIN = 0.10

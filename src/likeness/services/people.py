@@ -194,11 +194,17 @@ class PeopleService:
         """Every face with its top_k candidates and a decision. Within the photo no
         person is given to two faces: pairs are taken greedily by similarity and the loser
         falls to its next candidate, or to unknown."""
+        return self.recognize_faces(session, self.engine.analyze(image, max_faces=max_faces),
+                                    top_k=top_k, thresholds=thresholds)
+
+    def recognize_faces(self, session: Session, faces: Sequence[Face], *, top_k: int = 5,
+                        thresholds: Thresholds | None = None) -> list[Recognition]:
+        """recognize() for faces already analysed."""
         thresholds = thresholds or self.thresholds()
         effort = top_k if top_k > self.ef_search else None  # else the connection's
         results = [Recognition(face, store.search_people(
                        session, face.embedding, self.model, top_k=top_k, ef_search=effort))
-                   for face in self.engine.analyze(image, max_faces=max_faces)]
+                   for face in faces]
         assign(results, thresholds)
         return results
 
@@ -228,6 +234,13 @@ def assign(results: list[Recognition], thresholds: Thresholds) -> None:
         result.person = candidate
         result.decision = "match" if similarity >= thresholds.match else "review"
         taken.add(candidate.person_id)
+
+
+def label(result: Recognition) -> str:
+    """How a recognised face is captioned on annotated images."""
+    if result.person is None:
+        return "unknown"
+    return f"{result.person.name} {result.person.similarity:.2f}"
 
 
 def face_row(face: Face, image: np.ndarray, model: str, image_sha256: str,

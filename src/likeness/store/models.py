@@ -135,3 +135,52 @@ class ReviewItem(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Base):
+    """A set of photos searched together and never with another event's."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class Photo(Base):
+    """A photo of an event, or one processed on its own (gRPC ProcessPhoto)."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    photo_key: Mapped[str] = mapped_column(String(500))  # the caller's photo id
+    source: Mapped[str] = mapped_column(String(20))  # upload | url | embedding
+    source_url: Mapped[str | None] = mapped_column(Text)
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="ready")  # pending|ready|failed
+    error: Mapped[str | None] = mapped_column(Text)
+    original_location: Mapped[str | None] = mapped_column(Text)  # in object storage
+    annotated_location: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now(),
+                                                 onupdate=func.now())
+
+
+class PhotoFace(Base):
+    __tablename__ = "photo_faces"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSION))
+    model: Mapped[str] = mapped_column(String(100))
+    det_score: Mapped[float | None] = mapped_column(Float)  # None: a given embedding
+    bbox: Mapped[list[float] | None] = mapped_column(JSONB)
+    landmarks: Mapped[list[list[float]] | None] = mapped_column(JSONB)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from psycopg.types.json import Jsonb
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from likeness.errors import Conflict, NotFound
+from likeness.store.bulk import copy_rows
 from likeness.store.models import EMBEDDING_DIMENSION, FaceRecord, Person
 
 
@@ -134,27 +133,17 @@ def add_face(session: Session, values: dict[str, Any]) -> tuple[FaceRecord, bool
     return existing, False
 
 
-_COPY_COLUMNS = {  # column: its wire type in a binary COPY (char(n) travels as text)
+_COPY_TYPES = {  # column: its wire type in a binary COPY (char(n) travels as text)
     "person_id": "int8", "embedding": "vector", "model": "varchar", "det_score": "float4",
     "bbox": "jsonb", "landmarks": "jsonb", "quality": "jsonb", "image_sha256": "text",
     "source_name": "varchar", "crop_jpeg": "bytea",
 }
-_JSON_COLUMNS = {"bbox", "landmarks", "quality"}
 
 
 def add_faces(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk insert with a binary COPY (embeddings travel as binary, not text: several
-    times faster); rows are add_face's values. Duplicates of (person, image) are an
-    error here: bulk loads bring new faces."""
-    if not rows:
-        return
-    connection = session.connection().connection.driver_connection
-    columns = list(_COPY_COLUMNS)
-    with connection.cursor().copy(
-            f"COPY faces ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(list(_COPY_COLUMNS.values()))
-        for row in rows:
-            copy.write_row([Jsonb(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns])
+    """Bulk insert (binary COPY); rows are add_face's values. Duplicates of (person,
+    image) are an error here: bulk loads bring new faces."""
+    copy_rows(session, "faces", _COPY_TYPES, rows, frozenset({"bbox", "landmarks", "quality"}))
 
 
 def face_from_image(session: Session, person_id: int, image_sha256: str) -> FaceRecord | None:
@@ -181,29 +170,6 @@ def delete_face(session: Session, face_id: int) -> None:
 
 
 # ---------------------------------------------------------------- search
-
-FACE_INDEX = "faces_embedding_idx"
-
-
-@contextmanager
-def bulk_loading(session: Session, *, m: int = 16, ef_construction: int = 64,
-                 memory: str = "2GB") -> Iterator[None]:
-    """Drop the HNSW index for a large load and build it once at the end: building is
-    several times faster than updating the graph row by row. The index definition is the
-    one of migration 0001 (keep them alike)."""
-    session.execute(text(f"DROP INDEX IF EXISTS {FACE_INDEX}"))
-    session.commit()
-    try:
-        yield
-    finally:
-        session.rollback()
-        session.execute(text("SELECT set_config('maintenance_work_mem', :memory, false)"),
-                        {"memory": memory})
-        session.execute(text(f"""
-            CREATE INDEX IF NOT EXISTS {FACE_INDEX} ON faces
-            USING hnsw ((embedding::halfvec({EMBEDDING_DIMENSION})) halfvec_cosine_ops)
-            WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"""))
-        session.commit()
 
 # The HNSW index is on embedding::halfvec; candidates found through it are re-ranked by
 # their full-precision similarity, and grouped to each person's best face. The query

@@ -1,0 +1,180 @@
+"""Event commands: ingest (bulk, resumable), events list|rm, and the gRPC server."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Column, Table
+from sqlalchemy.orm import Session
+
+from likeness.cli.common import (
+    configure_logging,
+    console,
+    fail,
+    failing_on_errors,
+    load_engine,
+    open_database,
+    progress_bar,
+    read_bytes,
+)
+from likeness.config import get_settings
+from likeness.errors import LikenessError
+from likeness.media import decode_image
+from likeness.media.fetch import FetchPolicy, fetch
+from likeness.media.image import IMAGE_SUFFIXES
+from likeness.services.events import EventService, ImageInput
+from likeness.storage import ObjectStorage
+from likeness.store import events as store
+
+events_app = typer.Typer(help="List and remove events.", no_args_is_help=True)
+
+BATCH = 8  # photos per engine batch
+Source = tuple[str, Callable[[], bytes]]  # the photo id and how to get its bytes
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.command("grpc")(grpc_server)
+    app.add_typer(events_app, name="events")
+
+
+def _event_id(session: Session, event: str) -> int:
+    """EVENT is an id, or a name: the event of that name, created if there is none."""
+    if event.isdigit():
+        return store.get_event(session, int(event)).id
+    found = store.events_named(session, event)
+    if len(found) > 1:
+        raise LikenessError(f"{len(found)} events are called {event!r}; give an id")
+    if found:
+        return found[0].id
+    created = store.create_event(session, event)
+    session.commit()
+    console.print(f"created event {created.id} ({event})")
+    return created.id
+
+
+def sources_of(source: Path, policy: FetchPolicy) -> list[Source]:
+    """A folder's images (photo id: the path inside it), or a text file of URLs, one a
+    line (photo id: the URL)."""
+    if source.is_dir():
+        paths = sorted(p for p in source.rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        return [(p.relative_to(source).as_posix(), lambda p=p: read_bytes(p)) for p in paths]
+    lines = read_bytes(source).decode("utf-8", errors="replace").splitlines()
+    urls = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [(url, lambda url=url: fetch(url, policy)) for url in dict.fromkeys(urls)]
+
+
+def _loaded_batches(sources: Sequence[Source], service: EventService
+                    ) -> Iterator[list[tuple[str, ImageInput | LikenessError, np.ndarray | None]]]:
+    """Batches of read (or downloaded) and decoded photos, the next batch loading while
+    the engine works; a photo that fails comes as its error."""
+    def load(source: Source) -> tuple[str, ImageInput | LikenessError, np.ndarray | None]:
+        key, get = source
+        try:
+            data = get()
+            return key, ImageInput(key, data, "upload"), decode_image(data, service.limits)
+        except LikenessError as exc:
+            return key, exc, None
+
+    with ThreadPoolExecutor(4) as pool:
+        chunks = [sources[i : i + BATCH] for i in range(0, len(sources), BATCH)]
+        yield from pool.map(lambda chunk: list(map(load, chunk)), chunks)
+
+
+def ingest(
+    event: Annotated[str, typer.Argument(help="Event id, or a name (created if new)")],
+    source: Annotated[Path, typer.Argument(help="A folder of photos, or a text file of "
+                                                "image URLs (one a line)", exists=True)],
+) -> None:
+    """Add photos to an event, every face of each. Resumable: photo ids already stored
+    are skipped (a folder's photo id is the path inside it; a URL's is the URL)."""
+    settings = get_settings()
+    service = EventService.from_settings(load_engine(settings),
+                                         ObjectStorage.from_settings(settings), settings)
+    with failing_on_errors():
+        sources = sources_of(source, service.fetch_policy)
+    counts = {"stored": 0, "faces": 0, "skipped": 0}
+    failures = Table("photo", Column("error", overflow="fold"), title="not ingested")
+    with open_database(settings) as database, database.session() as session, \
+            failing_on_errors():
+        event_id = _event_id(session, event)
+        done = store.stored_keys(session, event_id, [key for key, _ in sources])
+        session.commit()
+        todo = [s for s in sources if s[0] not in done]
+        counts["skipped"] = len(sources) - len(todo)
+        with progress_bar(len(todo)) as progress:
+            task = progress.add_task(f"event {event_id}", total=len(todo))
+            for batch in _loaded_batches(todo, service):
+                loaded = []
+                for key, item, image in batch:
+                    if isinstance(item, LikenessError) or image is None:
+                        failures.add_row(key, str(item))
+                    else:
+                        loaded.append((item, image))
+                for result in service.ingest_decoded(session, event_id, loaded):
+                    counts["stored"] += result.created
+                    counts["faces"] += len(result.faces) if result.created else 0
+                progress.advance(task, len(batch))
+    console.print(f"event {event_id}: {counts['stored']} photos stored with "
+                  f"{counts['faces']} faces; {counts['skipped']} already stored")
+    if failures.row_count:
+        console.print(failures)
+        raise typer.Exit(1)
+
+
+@events_app.command("list")
+def list_events() -> None:
+    settings = get_settings()
+    table = Table("id", "name", "photos", "faces", "created")
+    with open_database(settings) as database, database.session() as session:
+        events, _ = store.list_events(session, limit=10_000, offset=0)
+        counts = store.event_counts(session, [e.id for e in events])
+        for e in events:
+            table.add_row(str(e.id), e.name, str(counts[e.id][0]), str(counts[e.id][1]),
+                          f"{e.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@events_app.command("rm")
+def remove_event(event_id: Annotated[int, typer.Argument(help="Event id")]) -> None:
+    """Delete an event, its photos, faces and stored files."""
+    settings = get_settings()
+    service = EventService.from_settings(load_engine(settings),
+                                         ObjectStorage.from_settings(settings), settings)
+    with open_database(settings) as database, database.session() as session, \
+            failing_on_errors():
+        service.delete_event(session, event_id)
+    console.print(f"event {event_id} deleted")
+
+
+def grpc_server(port: Annotated[int | None, typer.Option(help="gRPC port (default "
+                                                         "LIKENESS_GRPC_PORT or 50051)")]
+                = None) -> None:
+    """Serve the gRPC API (ProcessPhoto, Health) alone."""
+    from likeness.rpc.server import GrpcServer
+
+    settings = get_settings()
+    configure_logging(settings)
+    engine = load_engine(settings)
+    with open_database(settings) as database:
+        try:
+            server = GrpcServer(engine, database, settings, ObjectStorage.from_settings(settings),
+                                settings.host, port or settings.grpc_port or 50051)
+        except (OSError, RuntimeError) as exc:
+            raise fail(str(exc)) from exc
+        server.start()
+        console.print(f"gRPC on {settings.host}:{server.port}; Ctrl-C to stop")
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(1):
+            pass
+        server.stop()

@@ -1,0 +1,295 @@
+"""Event use cases: ingest photos (upload, URL, precomputed embedding, bulk) and find a
+guest's photos from one selfie. Inference and downloads run outside transactions; each
+photo is stored with all its faces in one transaction, once per (event, photo id)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from likeness.config import Settings
+from likeness.engine import Face, FaceEngine
+from likeness.errors import Conflict, FetchFailed, InvalidInput, LikenessError
+from likeness.media import ImageLimits, decode_image, sniff_format
+from likeness.media.fetch import FetchPolicy, check_url, fetch
+from likeness.services.faces import largest_face
+from likeness.storage import ObjectStorage
+from likeness.store import events as store
+from likeness.store.models import EMBEDDING_DIMENSION, Photo, PhotoFace
+
+log = logging.getLogger(__name__)
+
+MAX_PHOTO_KEY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    photo: Photo
+    faces: list[PhotoFace]
+    created: bool  # False: the event already had this photo id
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    """A photo to ingest: the caller's id for it and its bytes."""
+
+    photo_key: str
+    data: bytes
+    source: str = "upload"  # upload | url
+    source_url: str | None = None
+
+
+def check_photo_key(photo_key: str) -> str:
+    if not photo_key or len(photo_key) > MAX_PHOTO_KEY or not photo_key.isprintable():
+        raise InvalidInput(f"photo_id must be 1-{MAX_PHOTO_KEY} printable characters")
+    return photo_key
+
+
+def normalized_embedding(values: Sequence[float]) -> np.ndarray:
+    """A caller's embedding, checked (dimension, finite, not zero) and L2-normalized."""
+    vector = np.asarray(values, dtype=np.float64)
+    if vector.ndim != 1 or vector.shape[0] != EMBEDDING_DIMENSION:
+        raise InvalidInput(f"an embedding has {EMBEDDING_DIMENSION} numbers, not "
+                           f"{vector.shape[0] if vector.ndim == 1 else vector.shape}")
+    if not np.all(np.isfinite(vector)):
+        raise InvalidInput("the embedding holds NaN or infinite values")
+    norm = float(np.linalg.norm(vector))
+    if norm < 1e-6:
+        raise InvalidInput("the embedding is zero")
+    return (vector / norm).astype(np.float32)
+
+
+def face_rows(faces: Sequence[Face], photo: Photo, model: str) -> list[dict]:
+    return [{"photo_id": photo.id, "event_id": photo.event_id, "embedding": face.embedding,
+             "model": model, "det_score": float(face.det_score),
+             "bbox": [round(float(v), 2) for v in face.bbox],
+             "landmarks": [[round(float(x), 2), round(float(y), 2)]
+                           for x, y in face.landmarks]} for face in faces]
+
+
+@dataclass(frozen=True)
+class EventService:
+    engine: FaceEngine
+    storage: ObjectStorage
+    limits: ImageLimits = field(default_factory=ImageLimits)
+    fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
+    keep_originals: bool = False
+    match_threshold: float | None = None  # None: the pack's verify threshold
+
+    @classmethod
+    def from_settings(cls, engine: FaceEngine, storage: ObjectStorage, settings: Settings
+                      ) -> EventService:
+        return cls(engine, storage, ImageLimits(settings.max_upload_bytes,
+                                                settings.max_image_pixels),
+                   FetchPolicy.from_settings(settings), settings.keep_originals,
+                   settings.verify_threshold)
+
+    @property
+    def model(self) -> str:
+        return self.engine.model_name
+
+    # ------------------------------------------------------------ ingest
+
+    def ingest_images(self, session: Session, event_id: int | None,
+                      inputs: Sequence[ImageInput]) -> list[Ingested]:
+        """Detect and store every face of each photo, the photos batched through the
+        engine. Photo ids the event already holds are neither analysed nor stored again."""
+        for item in inputs:
+            check_photo_key(item.photo_key)
+        if event_id is not None:
+            store.get_event(session, event_id)
+        known = {item.photo_key: store.photo_by_key(session, event_id, item.photo_key)
+                 for item in inputs}
+        session.commit()  # no transaction stays open through inference
+        fresh = [item for item in inputs
+                 if known[item.photo_key] is None or known[item.photo_key].status != "ready"]
+        images = [decode_image(item.data, self.limits) for item in fresh]
+        stored = {result.photo.photo_key: result for result in self.ingest_decoded(
+            session, event_id, list(zip(fresh, images, strict=True)))}
+        results = []
+        for item in inputs:
+            photo = known[item.photo_key]
+            if item.photo_key in stored:
+                results.append(stored[item.photo_key])
+            else:
+                assert photo is not None
+                _same_content(photo, item.data)
+                results.append(Ingested(photo, self._faces(session, photo), created=False))
+        return results
+
+    def ingest_decoded(self, session: Session, event_id: int | None,
+                       items: Sequence[tuple[ImageInput, np.ndarray]]) -> list[Ingested]:
+        """Photos already decoded: their faces found in one engine batch, then each photo
+        stored in its own transaction."""
+        analysed = self.engine.analyze_batch([image for _, image in items])
+        return [self.store_analysed(session, event_id, item, image, faces)
+                for (item, image), faces in zip(items, analysed, strict=True)]
+
+    def store_analysed(self, session: Session, event_id: int | None, item: ImageInput,
+                       image: np.ndarray, faces: Sequence[Face]) -> Ingested:
+        """One photo and its faces, in one transaction (a pending URL photo becomes ready;
+        a photo id already stored with the same content is returned as it is)."""
+        values = {"event_id": event_id, "photo_key": item.photo_key, "source": item.source,
+                  "source_url": item.source_url,
+                  "image_sha256": hashlib.sha256(item.data).hexdigest(),
+                  "width": int(image.shape[1]), "height": int(image.shape[0]),
+                  "status": "ready", "error": None}
+        photo, created = store.add_photo(session, values)
+        if not created:
+            photo = store.get_photo(session, photo.id, lock=True)
+            if photo.status == "ready":  # stored earlier, or meanwhile by another request
+                session.commit()
+                _same_content(photo, item.data)
+                return Ingested(photo, self._faces(session, photo), created=False)
+            store.update_photo(session, photo.id, **values)
+        original = None
+        if self.keep_originals:
+            name = "original." + _suffix(item.data)
+            original = self.storage.put(self.storage_key(photo, name), item.data,
+                                        _content_type(item.data))
+            store.update_photo(session, photo.id, original_location=original)
+        store.add_photo_faces(session, face_rows(faces, photo, self.model))
+        try:
+            session.commit()
+        except Exception:
+            if original:
+                self.storage.delete(original)
+            raise
+        session.refresh(photo)
+        return Ingested(photo, self._faces(session, photo), created=True)
+
+    def ingest_embedding(self, session: Session, event_id: int, photo_key: str,
+                         embedding: Sequence[float]) -> Ingested:
+        """A photo known only by one face's embedding, computed elsewhere with this
+        service's model."""
+        check_photo_key(photo_key)
+        vector = normalized_embedding(embedding)
+        store.get_event(session, event_id)
+        photo, created = store.add_photo(session, {
+            "event_id": event_id, "photo_key": photo_key, "source": "embedding"})
+        if created:
+            store.add_photo_faces(session, [{
+                "photo_id": photo.id, "event_id": event_id, "embedding": vector,
+                "model": self.model, "det_score": None, "bbox": None, "landmarks": None}])
+        session.commit()
+        return Ingested(photo, self._faces(session, photo), created)
+
+    def request_url(self, session: Session, event_id: int | None, photo_key: str, url: str
+                    ) -> tuple[Photo, bool]:
+        """Record a photo to download (status pending); (the photo, whether the caller
+        should queue its download). The URL is checked now, so a refused one fails the
+        request rather than the job."""
+        check_photo_key(photo_key)
+        check_url(url, self.fetch_policy)
+        if event_id is not None:
+            store.get_event(session, event_id)
+        photo, created = store.add_photo(session, {
+            "event_id": event_id, "photo_key": photo_key, "source": "url",
+            "source_url": url, "status": "pending"})
+        session.commit()
+        return photo, created or photo.status == "failed"
+
+    def complete_url(self, session: Session, photo_id: int, *, last_attempt: bool) -> None:
+        """The job of a URL photo: download, detect, store. A failure that a retry cannot
+        mend (refused, 404, not an image) marks the photo failed; a transient one is
+        raised for the queue to retry, and marks it failed on the last attempt."""
+        photo = store.get_photo(session, photo_id)
+        if photo.status == "ready" or photo.source_url is None:
+            return
+        event_id, item = photo.event_id, ImageInput(photo.photo_key, b"", "url",
+                                                    photo.source_url)
+        session.commit()
+        try:
+            data = fetch(item.source_url or "", self.fetch_policy)
+            image = decode_image(data, self.limits)
+        except FetchFailed as exc:
+            if exc.transient and not last_attempt:
+                store.update_photo(session, photo_id, error=str(exc))
+                session.commit()
+                raise
+            self._fail(session, photo_id, exc)
+            return
+        except LikenessError as exc:
+            self._fail(session, photo_id, exc)
+            return
+        item = ImageInput(item.photo_key, data, "url", item.source_url)
+        self.store_analysed(session, event_id, item, image, self.engine.analyze(image))
+
+    def _fail(self, session: Session, photo_id: int, error: Exception) -> None:
+        store.update_photo(session, photo_id, status="failed", error=str(error))
+        session.commit()
+
+    # ------------------------------------------------------------ match
+
+    def match(self, session: Session, event_id: int, *, selfie: bytes | None = None,
+              embedding: Sequence[float] | None = None, top_k: int = 20,
+              threshold: float | None = None) -> tuple[list[store.PhotoMatch], float]:
+        """The event's photos holding the person of the selfie (its largest face) or of
+        the embedding, best first, once each; and the threshold used."""
+        if (selfie is None) == (embedding is None):
+            raise InvalidInput("give a selfie file or a user_embedding, not both or neither")
+        if selfie is not None:
+            image = decode_image(selfie, self.limits)
+            query = largest_face(self.engine.analyze(image, max_faces=1), "the selfie").embedding
+        else:
+            query = normalized_embedding(embedding or [])
+        store.get_event(session, event_id)
+        threshold = self.threshold_or(threshold)
+        return store.match_photos(session, event_id, query, self.model, top_k=top_k,
+                                  threshold=threshold), threshold
+
+    def threshold_or(self, override: float | None) -> float:
+        """Is this face the selfie's person? A 1:1 decision per photo: the verify threshold."""
+        if override is not None:
+            return override
+        if self.match_threshold is not None:
+            return self.match_threshold
+        return self.engine.thresholds.verify
+
+    # ------------------------------------------------------------ deletion
+
+    def delete_event(self, session: Session, event_id: int) -> None:
+        """Rows first, in one transaction; then the stored files (a file left behind by a
+        storage failure is an orphan, never a dangling row)."""
+        locations = store.delete_event(session, event_id)
+        session.commit()
+        self._remove(locations)
+
+    def delete_photo(self, session: Session, event_id: int, photo_id: int) -> None:
+        locations = store.delete_photo(session, photo_id, event_id)
+        session.commit()
+        self._remove(locations)
+
+    def _remove(self, locations: Sequence[str]) -> None:
+        for location in locations:
+            try:
+                self.storage.delete(location)
+            except LikenessError as exc:
+                log.warning("could not delete %s: %s", location, exc)
+
+    def _faces(self, session: Session, photo: Photo) -> list[PhotoFace]:
+        return store.faces_of_photos(session, [photo.id])[photo.id]
+
+    @staticmethod
+    def storage_key(photo: Photo, name: str) -> str:
+        owner = f"events/{photo.event_id}" if photo.event_id is not None else "photos"
+        return f"{owner}/{photo.id}/{name}"
+
+
+def _suffix(data: bytes) -> str:
+    return {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}.get(
+        sniff_format(data), "bin")
+
+
+def _content_type(data: bytes) -> str:
+    return "image/" + {"jpg": "jpeg", "tif": "tiff"}.get(_suffix(data), _suffix(data))
+
+
+def _same_content(photo: Photo, data: bytes) -> None:
+    if photo.image_sha256 and photo.image_sha256 != hashlib.sha256(data).hexdigest():
+        raise Conflict(f"photo_id {photo.photo_key!r} is already stored with other content")

@@ -1,0 +1,65 @@
+"""ProcessPhoto: one photo from bytes or a URL to stored faces, matches against the
+enrolled people, and an annotated copy in object storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from likeness.errors import InvalidInput, NotFound
+from likeness.media import decode_image, encode_jpeg
+from likeness.media.draw import draw_faces
+from likeness.media.fetch import fetch
+from likeness.services.events import EventService, ImageInput, check_photo_key
+from likeness.services.people import PeopleService, Recognition, label
+from likeness.storage import ObjectStorage
+from likeness.store import events as store
+from likeness.store.models import Photo
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    photo: Photo
+    recognitions: list[Recognition]  # the faces of the photo, largest first
+    annotated_location: str
+    created: bool  # False: the photo id was stored before (its faces are not added again)
+
+
+@dataclass(frozen=True)
+class PhotoProcessor:
+    events: EventService
+    people: PeopleService
+
+    def process(self, session: Session, photo_key: str, *, data: bytes | None = None,
+                url: str | None = None, event_id: int | None = None, top_k: int = 3
+                ) -> Processed:
+        check_photo_key(photo_key)
+        if (data is None) == (url is None):
+            raise InvalidInput("give image_bytes or image_url, not both or neither")
+        if url is not None:
+            data = fetch(url, self.events.fetch_policy)
+        assert data is not None
+        image = decode_image(data, self.events.limits)
+        faces = self.events.engine.analyze(image)
+        item = ImageInput(photo_key, data, "url" if url else "upload", url)
+        ingested = self.events.store_analysed(session, event_id, item, image, faces)
+        recognitions = self.people.recognize_faces(session, faces, top_k=top_k)
+        session.commit()
+        annotated = encode_jpeg(draw_faces(image, faces, [label(r) for r in recognitions]))
+        location = self.events.storage.put(
+            self.events.storage_key(ingested.photo, "annotated.jpg"), annotated)
+        store.update_photo(session, ingested.photo.id, annotated_location=location)
+        session.commit()
+        session.refresh(ingested.photo)
+        return Processed(ingested.photo, recognitions, location, ingested.created)
+
+
+def annotated_image(session: Session, storage: ObjectStorage, photo_id: int) -> bytes:
+    """The annotated copy of a processed photo, from whichever backend holds it."""
+    photo = store.get_photo(session, photo_id)
+    session.commit()
+    if photo.annotated_location is None:
+        raise NotFound(f"photo {photo_id} has no annotated image: only photos processed "
+                       "with ProcessPhoto have one")
+    return storage.get(photo.annotated_location)
