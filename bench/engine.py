@@ -18,13 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import cv2
 import httpx2
 import numpy as np
-from common import machine
+from common import DATA, REPO, machine, median, pack_directory, rates, reference_analysis
 
 from likeness.config import Settings
 from likeness.engine import FaceEngine
@@ -32,27 +30,7 @@ from likeness.engine.packs import resolve_pack
 from likeness.media import ImageLimits
 from likeness.services.faces import detect_in_bytes
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
 HTTP_CLIENTS = 4
-
-
-def rates(rounds: int, *works: Callable[[], int]) -> list[list[float]]:
-    """Items/s of each work in each round. The works run back to back within a round, so
-    a noisy neighbour hurts them alike; per-round ratios are then robust."""
-    for work in works:
-        work()  # warm-up
-    table: list[list[float]] = [[] for _ in works]
-    for _ in range(rounds):
-        for work, row in zip(works, table, strict=True):
-            started = time.perf_counter()
-            count = work()
-            row.append(count / (time.perf_counter() - started))
-    return table
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def latency_ms(fn: Callable[[np.ndarray], object], images: list[np.ndarray]) -> float:
@@ -62,23 +40,6 @@ def latency_ms(fn: Callable[[np.ndarray], object], images: list[np.ndarray]) -> 
         fn(image)
         timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
-
-
-def reference_analysis(pack_dir: Path) -> Any:  # insightface has no type hints
-    from insightface.app import FaceAnalysis
-
-    analysis = FaceAnalysis(name=str(pack_dir), providers=["CPUExecutionProvider"])
-    analysis.prepare(ctx_id=-1, det_size=(640, 640))
-    return analysis
-
-
-def pack_directory(engine: FaceEngine, where: Path) -> Path:
-    where.mkdir(parents=True, exist_ok=True)
-    for model_file in engine.pack.files:
-        link = where / model_file.path.name
-        if not link.exists():
-            link.symlink_to(model_file.path)
-    return where
 
 
 def free_port() -> int:

@@ -21,10 +21,9 @@ import argparse
 import shutil
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
-from common import machine
+from common import REPO, machine
 from sqlalchemy import text
 
 from likeness.config import Settings
@@ -32,7 +31,6 @@ from likeness.store import Database
 from likeness.store import people as store
 from likeness.store.bulk import bulk_loading
 
-REPO = Path(__file__).resolve().parents[1]
 DIMENSION = 512
 MODEL = "buffalo_s"
 CHUNK = 5000

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-from common import machine
-from engine import pack_directory, reference_analysis
+from common import REPO, machine, pack_directory, reference_analysis
 
 from likeness.config import Settings
 from likeness.engine import FaceEngine
@@ -29,7 +28,6 @@ from likeness.engine.packs import resolve_pack
 from likeness.services.videos import ScanOptions, VideoService
 from likeness.store import Database
 
-REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / "shared" / "data" / "video" / "hamilton_clip.mp4"
 HEIGHTS = (360, 720, 1080)
 LOOPS = 6  # 7 plays of the 9.2 s clip

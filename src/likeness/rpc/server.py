@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import grpc
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from likeness import __version__, errors
 from likeness.config import Settings
@@ -58,9 +58,9 @@ def _status_on_error(context: grpc.ServicerContext) -> Iterator[None]:
         yield
     except errors.LikenessError as exc:
         context.abort(code_for(exc), str(exc))
-    except DBAPIError as exc:
-        log.warning("database error: %s", exc)
-        context.abort(grpc.StatusCode.UNAVAILABLE, "the database is unavailable")
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("database error: %s", exc.orig)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the database is unavailable; try again later")
 
 
 class LikenessServicer(pb_grpc.LikenessServicer):

@@ -37,6 +37,9 @@ class PhotoProcessor:
         check_photo_key(photo_key)
         if (data is None) == (url is None):
             raise InvalidInput("give image_bytes or image_url, not both or neither")
+        if event_id is not None:
+            store.get_event(session, event_id)
+            session.commit()  # no transaction stays open through the download
         if url is not None:
             data = fetch(url, self.events.fetch_policy)
         assert data is not None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -54,9 +54,9 @@ def list_events(session: Session, *, limit: int, offset: int) -> tuple[list[Even
 def event_counts(session: Session, event_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """event id: (photos, faces)."""
     photos = dict(session.execute(select(Photo.event_id, func.count()).where(
-        Photo.event_id.in_(event_ids)).group_by(Photo.event_id)).tuples().all())
+        Photo.event_id.in_(event_ids)).group_by(Photo.event_id)).all())
     faces = dict(session.execute(select(PhotoFace.event_id, func.count()).where(
-        PhotoFace.event_id.in_(event_ids)).group_by(PhotoFace.event_id)).tuples().all())
+        PhotoFace.event_id.in_(event_ids)).group_by(PhotoFace.event_id)).all())
     return {e: (photos.get(e, 0), faces.get(e, 0)) for e in event_ids}
 
 
@@ -93,6 +93,16 @@ def add_photo(session: Session, values: dict[str, Any]) -> tuple[Photo, bool]:
     existing = photo_by_key(session, values.get("event_id"), values["photo_key"])
     assert existing is not None  # the conflict says it exists
     return existing, False
+
+
+def add_photos(session: Session, event_id: int, keys: Sequence[str], source: str
+               ) -> list[int]:
+    """Create many photos of an event at once (bulk loads); their ids, in order."""
+    if not keys:
+        return []
+    return list(session.scalars(
+        insert(Photo).returning(Photo.id, sort_by_parameter_order=True),
+        [{"event_id": event_id, "photo_key": key, "source": source} for key in keys]))
 
 
 def get_photo(session: Session, photo_id: int, *, event_id: int | None = None,
