@@ -17,7 +17,7 @@ from likeness.engine import Face, FaceEngine
 from likeness.errors import Conflict, FetchFailed, InvalidInput, LikenessError
 from likeness.media import ImageLimits, decode_image, sniff_format
 from likeness.media.fetch import FetchPolicy, check_url, fetch
-from likeness.services.faces import largest_face
+from likeness.services.faces import largest_face, verify_threshold
 from likeness.storage import ObjectStorage
 from likeness.store import events as store
 from likeness.store.models import EMBEDDING_DIMENSION, Photo, PhotoFace
@@ -245,11 +245,7 @@ class EventService:
 
     def threshold_or(self, override: float | None) -> float:
         """Is this face the selfie's person? A 1:1 decision per photo: the verify threshold."""
-        if override is not None:
-            return override
-        if self.match_threshold is not None:
-            return self.match_threshold
-        return self.engine.thresholds.verify
+        return verify_threshold(self.engine, override, self.match_threshold)
 
     # ------------------------------------------------------------ deletion
 

@@ -51,6 +51,12 @@ def largest_face(faces: list[Face], what: str) -> Face:
     return faces[0]
 
 
+def verify_threshold(engine: FaceEngine, *overrides: float | None) -> float:
+    """The 1:1 same-person threshold: the first override given (a request's, then a
+    setting's), else the one calibrated for the engine's pack."""
+    return next((t for t in overrides if t is not None), engine.thresholds.verify)
+
+
 def compare(engine: FaceEngine, image_a: np.ndarray, image_b: np.ndarray, *,
             threshold: float | None = None, names: tuple[str, str] = ("image A", "image B")
             ) -> Comparison:
@@ -58,6 +64,6 @@ def compare(engine: FaceEngine, image_a: np.ndarray, image_b: np.ndarray, *,
     (default: the verify threshold calibrated for the model pack)."""
     faces_a, faces_b = engine.analyze_batch([image_a, image_b], max_faces=1)
     face_a, face_b = largest_face(faces_a, names[0]), largest_face(faces_b, names[1])
-    threshold = engine.thresholds.verify if threshold is None else threshold
+    threshold = verify_threshold(engine, threshold)
     similarity = float(np.dot(face_a.embedding, face_b.embedding))
     return Comparison(similarity, similarity >= threshold, threshold)

@@ -17,7 +17,7 @@ from likeness.engine import Face, FaceEngine
 from likeness.engine.align import crop_around_box
 from likeness.errors import NoFaceFound, Rejected
 from likeness.media import ImageLimits, decode_image, encode_jpeg
-from likeness.services.faces import Comparison
+from likeness.services.faces import Comparison, verify_threshold
 from likeness.store import people as store
 from likeness.store.models import FaceRecord, Person
 
@@ -106,11 +106,7 @@ class PeopleService:
 
     def verify_threshold_or(self, override: float | None) -> float:
         """The 1:1 threshold: the request's, else the setting, else the pack's."""
-        if override is not None:
-            return override
-        if self.verify_threshold is not None:
-            return self.verify_threshold
-        return self.engine.thresholds.verify
+        return verify_threshold(self.engine, override, self.verify_threshold)
 
     @property
     def model(self) -> str:

@@ -38,8 +38,8 @@ def copy_rows(session: Session, table: str, types: Mapping[str, str],
 @contextmanager
 def bulk_loading(session: Session, table: str = "faces", *, m: int = 16,
                  ef_construction: int = 64, memory: str = "2GB") -> Iterator[None]:
-    """Drop the table's HNSW index for a large load and build it once at the end:
-    building is several times faster than updating the graph row by row."""
+    """Drop the table's HNSW index for a large load and build it once at the end
+    (several times faster than updating the graph row by row), then analyse the table."""
     index = EMBEDDING_INDEXES[table]
     session.execute(text(f"DROP INDEX IF EXISTS {index}"))
     session.commit()
@@ -53,4 +53,7 @@ def bulk_loading(session: Session, table: str = "faces", *, m: int = 16,
             CREATE INDEX IF NOT EXISTS {index} ON {table}
             USING hnsw ((embedding::halfvec({EMBEDDING_DIMENSION})) halfvec_cosine_ops)
             WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"""))
+        # Fresh statistics: with none, the planner takes a large new event for a tiny one
+        # and scans it exactly instead of through HNSW (140 ms instead of 6 at 100k).
+        session.execute(text(f"ANALYZE {table}"))
         session.commit()
