@@ -1,11 +1,23 @@
 """Typed errors. Each layer raises these; the API maps each class to one HTTP status
-(`likeness.api.errors`) and the CLI prints the message."""
+(`likeness.api.errors`), gRPC to one status code (`likeness.rpc.server`), and the CLI
+prints the message."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+V = TypeVar("V")
 
 
 class LikenessError(Exception):
     """Base class: the message is meant for the caller and says what is wrong."""
+
+
+def for_error(table: Mapping[type[LikenessError], V], error: LikenessError, default: V) -> V:
+    """The entry of `table` (HTTP statuses, gRPC codes) for the error's class, or for its
+    nearest base class that has one."""
+    return next((table[kind] for kind in type(error).__mro__ if kind in table), default)
 
 
 class InvalidInput(LikenessError):

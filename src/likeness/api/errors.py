@@ -42,10 +42,7 @@ IMAGE_RESPONSES: dict[int | str, dict] = {
 
 
 def status_for(error: errors.LikenessError) -> int:
-    for kind in type(error).__mro__:
-        if kind in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[kind]
-    return 500
+    return errors.for_error(STATUS_BY_ERROR, error, 500)
 
 
 def _describe_validation(error: RequestValidationError) -> str:

@@ -45,12 +45,12 @@ class FaceOut(BaseModel):
     def from_face(cls, face: Face) -> FaceOut:
         q = face.quality
         return cls(
-            bbox=[round(float(v), 2) for v in face.bbox],
+            bbox=face.box(),
             embedding=face.embedding.tolist() if face.embedding is not None else None,
             det_score=round(face.det_score, 4),
             age=face.age,
             gender=face.gender,
-            landmarks=[[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks],
+            landmarks=face.points(),
             quality=QualityOut(face_size=round(q.face_size, 1), blur=round(q.blur, 1),
                                yaw=round(q.yaw, 1), pitch=round(q.pitch, 1),
                                roll=round(q.roll, 1)),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import typer
@@ -19,6 +21,9 @@ from likeness.engine import FaceEngine
 from likeness.errors import LikenessError
 from likeness.media import ImageLimits, decode_image
 from likeness.store import Database
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -72,6 +77,28 @@ def read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise LikenessError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+BATCH = 8  # items per engine call: enough to keep every inference worker busy
+
+
+def loaded_batches(items: Sequence[T], load: Callable[[T], R], threads: int = 2
+                   ) -> Iterator[list[tuple[T, R | LikenessError]]]:
+    """`load` of each item, in batches of BATCH (an item that fails comes as its error).
+    The next batch loads, `threads` items at a time, while the caller works on the
+    current one; no more than those two batches are held in memory."""
+    def attempt(item: T) -> tuple[T, R | LikenessError]:
+        try:
+            return item, load(item)
+        except LikenessError as exc:
+            return item, exc
+
+    batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+    with ThreadPoolExecutor(threads) as pool:
+        ahead = [pool.submit(attempt, item) for item in batches[0]] if batches else []
+        for following in [*batches[1:], []]:
+            current, ahead = ahead, [pool.submit(attempt, item) for item in following]
+            yield [future.result() for future in current]
 
 
 def progress_bar(total: int) -> Progress:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +20,7 @@ from likeness.cli.common import (
     fail,
     failing_on_errors,
     load_engine,
+    loaded_batches,
     open_database,
     progress_bar,
     read_bytes,
@@ -35,7 +36,6 @@ from likeness.store import events as store
 
 events_app = typer.Typer(help="List and remove events.", no_args_is_help=True)
 
-BATCH = 8  # photos per engine batch
 Source = tuple[str, Callable[[], bytes]]  # the photo id and how to get its bytes
 
 
@@ -72,21 +72,11 @@ def sources_of(source: Path, policy: FetchPolicy) -> list[Source]:
     return [(url, lambda url=url: fetch(url, policy)) for url in dict.fromkeys(urls)]
 
 
-def _loaded_batches(sources: Sequence[Source], service: EventService
-                    ) -> Iterator[list[tuple[str, ImageInput | LikenessError, np.ndarray | None]]]:
-    """Batches of read (or downloaded) and decoded photos, the next batch loading while
-    the engine works; a photo that fails comes as its error."""
-    def load(source: Source) -> tuple[str, ImageInput | LikenessError, np.ndarray | None]:
-        key, get = source
-        try:
-            data = get()
-            return key, ImageInput(key, data, "upload"), decode_image(data, service.limits)
-        except LikenessError as exc:
-            return key, exc, None
-
-    with ThreadPoolExecutor(4) as pool:
-        chunks = [sources[i : i + BATCH] for i in range(0, len(sources), BATCH)]
-        yield from pool.map(lambda chunk: list(map(load, chunk)), chunks)
+def _load(source: Source, service: EventService) -> tuple[ImageInput, np.ndarray]:
+    """A photo read (or downloaded) and decoded."""
+    key, get = source
+    data = get()
+    return ImageInput(key, data, "upload"), decode_image(data, service.limits)
 
 
 def ingest(
@@ -112,13 +102,13 @@ def ingest(
         counts["skipped"] = len(sources) - len(todo)
         with progress_bar(len(todo)) as progress:
             task = progress.add_task(f"event {event_id}", total=len(todo))
-            for batch in _loaded_batches(todo, service):
+            for batch in loaded_batches(todo, partial(_load, service=service), threads=4):
                 loaded = []
-                for key, item, image in batch:
-                    if isinstance(item, LikenessError) or image is None:
-                        failures.add_row(key, str(item))
+                for (key, _), result in batch:
+                    if isinstance(result, LikenessError):
+                        failures.add_row(key, str(result))
                     else:
-                        loaded.append((item, image))
+                        loaded.append(result)
                 for result in service.ingest_decoded(session, event_id, loaded):
                     counts["stored"] += result.created
                     counts["faces"] += len(result.faces) if result.created else 0

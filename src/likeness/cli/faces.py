@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from likeness.cli.common import (
     failing_on_errors,
     limits,
     load_engine,
+    loaded_batches,
     progress_bar,
     read_image,
     report_unreadable,
@@ -33,8 +33,6 @@ from likeness.errors import LikenessError
 from likeness.media import ImageLimits
 from likeness.media.draw import draw_faces
 from likeness.services import faces as face_service
-
-BATCH = 8  # images per engine call: enough to keep every worker busy
 
 
 def register(app: typer.Typer) -> None:
@@ -65,18 +63,9 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
 
 def decoded_batches(paths: list[Path], image_limits: ImageLimits
                     ) -> Iterator[list[tuple[Path, np.ndarray | LikenessError]]]:
-    """Decoded images in batches, the next batch decoding while the caller works; a file
-    that cannot be read comes as its error."""
-    def decode(path: Path) -> np.ndarray | LikenessError:
-        try:
-            return read_image(path, image_limits)
-        except LikenessError as exc:
-            return exc
-
-    with ThreadPoolExecutor(2) as pool:
-        chunks = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
-        pending = pool.map(lambda chunk: [(p, decode(p)) for p in chunk], chunks)
-        yield from pending
+    """Decoded images in batches (loaded_batches); a file that cannot be read comes as
+    its error."""
+    return loaded_batches(paths, lambda path: read_image(path, image_limits))
 
 
 def unique_output(out_dir: Path, path: Path, used: set[str]) -> Path:

@@ -51,6 +51,14 @@ class Face:
     def area(self) -> float:
         return float((self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1]))
 
+    def box(self) -> list[float]:
+        """The box as plain floats to 0.01 px, as responses and stored rows carry it."""
+        return [round(float(v), 2) for v in self.bbox]
+
+    def points(self) -> list[list[float]]:
+        """The landmarks as [x, y] plain floats to 0.01 px."""
+        return [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks]
+
 
 class FaceEngine:
     """Detection, alignment, embedding and quality for BGR images.

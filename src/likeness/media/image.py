@@ -21,7 +21,10 @@ from likeness.errors import InvalidInput, LikenessError, PayloadTooLarge, Unsupp
 Image.MAX_IMAGE_PIXELS = None
 
 DEFAULT_MAX_PIXELS = 50_000_000
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+# Accepted formats (Pillow's names): the file suffix and content type each is stored with.
+FILE_TYPES = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
+              "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"),
+              "TIFF": ("tif", "image/tiff")}
 ACCEPTED_TEXT = "JPEG, PNG, WebP, BMP or TIFF"
 
 # Formats people often send that we refuse, so the 415 can name them.

@@ -46,10 +46,7 @@ MESSAGE_SLACK = 1024 * 1024  # the request's other fields around the image bytes
 def code_for(error: errors.LikenessError) -> grpc.StatusCode:
     if isinstance(error, errors.FetchFailed) and error.transient:
         return grpc.StatusCode.UNAVAILABLE
-    for kind in type(error).__mro__:
-        if kind in CODE_BY_ERROR:
-            return CODE_BY_ERROR[kind]
-    return grpc.StatusCode.INTERNAL
+    return errors.for_error(CODE_BY_ERROR, error, grpc.StatusCode.INTERNAL)
 
 
 @contextmanager

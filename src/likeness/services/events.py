@@ -17,6 +17,7 @@ from likeness.engine import Face, FaceEngine
 from likeness.errors import Conflict, FetchFailed, InvalidInput, LikenessError
 from likeness.media import ImageLimits, decode_image, sniff_format
 from likeness.media.fetch import FetchPolicy, check_url, fetch
+from likeness.media.image import FILE_TYPES
 from likeness.services.faces import largest_face, verify_threshold
 from likeness.storage import ObjectStorage
 from likeness.store import events as store
@@ -67,9 +68,7 @@ def normalized_embedding(values: Sequence[float]) -> np.ndarray:
 def face_rows(faces: Sequence[Face], photo: Photo, model: str) -> list[dict]:
     return [{"photo_id": photo.id, "event_id": photo.event_id, "embedding": face.embedding,
              "model": model, "det_score": float(face.det_score),
-             "bbox": [round(float(v), 2) for v in face.bbox],
-             "landmarks": [[round(float(x), 2), round(float(y), 2)]
-                           for x, y in face.landmarks]} for face in faces]
+             "bbox": face.box(), "landmarks": face.points()} for face in faces]
 
 
 @dataclass(frozen=True)
@@ -149,9 +148,9 @@ class EventService:
             store.update_photo(session, photo.id, **values)
         original = None
         if self.keep_originals:
-            name = "original." + _suffix(item.data)
-            original = self.storage.put(self.storage_key(photo, name), item.data,
-                                        _content_type(item.data))
+            suffix, content_type = FILE_TYPES[sniff_format(item.data)]
+            original = self.storage.put(self.storage_key(photo, f"original.{suffix}"),
+                                        item.data, content_type)
             store.update_photo(session, photo.id, original_location=original)
         store.add_photo_faces(session, face_rows(faces, photo, self.model))
         try:
@@ -201,11 +200,10 @@ class EventService:
         photo = store.get_photo(session, photo_id)
         if photo.status == "ready" or photo.source_url is None:
             return
-        event_id, item = photo.event_id, ImageInput(photo.photo_key, b"", "url",
-                                                    photo.source_url)
+        event_id, photo_key, url = photo.event_id, photo.photo_key, photo.source_url
         session.commit()
         try:
-            data = fetch(item.source_url or "", self.fetch_policy)
+            data = fetch(url, self.fetch_policy)
             image = decode_image(data, self.limits)
         except FetchFailed as exc:
             if exc.transient and not last_attempt:
@@ -217,8 +215,8 @@ class EventService:
         except LikenessError as exc:
             self._fail(session, photo_id, exc)
             return
-        item = ImageInput(item.photo_key, data, "url", item.source_url)
-        self.store_analysed(session, event_id, item, image, self.engine.analyze(image))
+        self.store_analysed(session, event_id, ImageInput(photo_key, data, "url", url), image,
+                            self.engine.analyze(image))
 
     def _fail(self, session: Session, photo_id: int, error: Exception) -> None:
         store.update_photo(session, photo_id, status="failed", error=str(error))
@@ -275,15 +273,6 @@ class EventService:
     def storage_key(photo: Photo, name: str) -> str:
         owner = f"events/{photo.event_id}" if photo.event_id is not None else "photos"
         return f"{owner}/{photo.id}/{name}"
-
-
-def _suffix(data: bytes) -> str:
-    return {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}.get(
-        sniff_format(data), "bin")
-
-
-def _content_type(data: bytes) -> str:
-    return "image/" + {"jpg": "jpeg", "tif": "tiff"}.get(_suffix(data), _suffix(data))
 
 
 def _same_content(photo: Photo, data: bytes) -> None:

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from likeness.api.deps import EngineDep, SessionDep, SettingsDep
 from likeness.api.errors import IMAGE_RESPONSES
@@ -41,8 +40,8 @@ def _service(request: Request, engine: FaceEngine, settings: Settings) -> EventS
     return EventService.from_settings(engine, request.app.state.storage, settings)
 
 
-def _event_out(session: Session, event: Event) -> EventOut:
-    photos, faces = store.event_counts(session, [event.id])[event.id]
+def _event_out(event: Event, counts: tuple[int, int]) -> EventOut:
+    photos, faces = counts
     return EventOut(id=event.id, name=event.name, metadata=event.attributes,
                     created_at=event.created_at, photos=photos, faces=faces)
 
@@ -71,8 +70,7 @@ def _embedding(text: str, field: str) -> list[float]:
 def create_event(body: EventIn, session: SessionDep) -> EventOut:
     event = store.create_event(session, body.name, body.metadata)
     session.commit()
-    return EventOut(id=event.id, name=event.name, metadata=event.attributes,
-                    created_at=event.created_at, photos=0, faces=0)
+    return _event_out(event, (0, 0))
 
 
 @router.get("/events", response_model=EventPage)
@@ -80,15 +78,14 @@ def list_events(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] 
                 offset: Annotated[int, Query(ge=0)] = 0) -> EventPage:
     events, total = store.list_events(session, limit=limit, offset=offset)
     counts = store.event_counts(session, [e.id for e in events])
-    return EventPage(items=[EventOut(id=e.id, name=e.name, metadata=e.attributes,
-                                     created_at=e.created_at, photos=counts[e.id][0],
-                                     faces=counts[e.id][1]) for e in events],
-                     total=total, limit=limit, offset=offset)
+    return EventPage(items=[_event_out(e, counts[e.id]) for e in events], total=total,
+                     limit=limit, offset=offset)
 
 
 @router.get("/events/{event_id}", response_model=EventOut, responses=NOT_FOUND)
 def get_event(event_id: int, session: SessionDep) -> EventOut:
-    return _event_out(session, store.get_event(session, event_id))
+    return _event_out(store.get_event(session, event_id),
+                      store.event_counts(session, [event_id])[event_id])
 
 
 @router.delete("/events/{event_id}", status_code=status.HTTP_204_NO_CONTENT,

@@ -177,7 +177,7 @@ def recognize(session: SessionDep, people: PeopleDep, limits: LimitsDep,
         return CandidateOut(person_id=c.person_id, name=c.name,
                             similarity=round(c.similarity, 4))
 
-    faces = [RecognizedFaceOut(bbox=[round(float(v), 2) for v in r.face.bbox],
+    faces = [RecognizedFaceOut(bbox=r.face.box(),
                                det_score=round(r.face.det_score, 4), decision=r.decision,
                                person=candidate(r.person) if r.person else None,
                                candidates=[candidate(c) for c in r.candidates])
