@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(
         100, ge=1, le=1000, validation_alias=_env("LIKENESS_HNSW_EF_SEARCH"),
         description="pgvector HNSW candidate list size per search: recall against speed.")
+    ivfflat_probes: int = Field(
+        35, ge=1, le=32768, validation_alias=_env("LIKENESS_IVFFLAT_PROBES"),
+        description="IVFFlat cells scanned per search and shard, for galleries indexed with "
+                    "IVFFlat (`likeness db reindex`): recall against speed.")
     video_fps: float = Field(1.0, gt=0, le=60, validation_alias=_env("LIKENESS_VIDEO_FPS"),
                              description="Frames sampled per second of video.")
     max_video_mb: float = Field(4096, gt=0, validation_alias=_env("LIKENESS_MAX_VIDEO_MB"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,7 @@ from likeness.services import calibration
 from likeness.services.people import FaceChoice, PeopleService, Upload, label
 from likeness.services.videos import VideoService
 from likeness.store import people as store
+from likeness.store import search_index
 from likeness.store.models import Person
 
 people_app = typer.Typer(help="List, show and remove people.", no_args_is_help=True)
@@ -235,6 +238,47 @@ def upgrade() -> None:
     settings = get_settings()
     with open_database(settings) as database:
         console.print(f"database {database.describe()} is up to date")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """The gallery's size and how its faces are indexed for search."""
+    with open_database(get_settings()) as database, database.engine.connect() as connection:
+        faces = search_index.count_faces(connection)
+        layout = search_index.current_layout(connection)
+    console.print(f"faces: {faces:,}")
+    console.print(f"index: {layout.describe() if layout else 'none (searches scan every face)'}")
+    if search_index.needs_rebuild(layout, faces):
+        console.print(f"advice: run `likeness db reindex` for "
+                      f"{search_index.layout_for(faces).describe()}")
+
+
+@db_app.command("reindex")
+def db_reindex(
+    kind: Annotated[str | None, typer.Option(
+        help="hnsw or ivfflat; default: by the gallery's size")] = None,
+    shards: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Partial indexes searched in parallel (default 1 for hnsw, "
+                            f"{search_index.DEFAULT_SHARDS} for ivfflat)")] = None,
+    lists: Annotated[int | None, typer.Option(
+        min=1, max=32768, help=f"IVFFlat lists per shard (default: a list per "
+                               f"{search_index.FACES_PER_LIST} faces)")] = None,
+    memory: Annotated[str, typer.Option(help="maintenance_work_mem for the build")] = "2GB",
+) -> None:
+    """Rebuild the faces' search index for today's gallery (IVFFlat learns its cells from
+    the faces it is built on). Searches and enrollments go on meanwhile."""
+    if kind not in (None, "hnsw", "ivfflat"):
+        raise typer.BadParameter("--kind is hnsw or ivfflat")
+    if not re.fullmatch(r"\d+(kB|MB|GB)", memory):
+        raise typer.BadParameter("--memory is a size such as 512MB or 4GB")
+    with open_database(get_settings()) as database, database.engine.connect(
+            ).execution_options(isolation_level="AUTOCOMMIT") as connection:
+        faces = search_index.count_faces(connection)
+        layout = search_index.layout_for(faces, kind, shards, lists)  # type: ignore[arg-type]
+        started = time.perf_counter()
+        with console.status(f"building {layout.describe()}"), failing_on_errors():
+            search_index.build(connection, layout, concurrently=True, memory=memory)
+    console.print(f"built {layout.describe()} in {time.perf_counter() - started:.1f} s")
 
 
 def calibrate(

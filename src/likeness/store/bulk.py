@@ -1,21 +1,18 @@
-"""Bulk writes shared by the face tables: binary COPY, and loading without the HNSW index."""
+"""Bulk writes shared by the face tables: binary COPY, and loading without the vector
+indexes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from likeness.store.models import EMBEDDING_DIMENSION
-
-# Every embedding table's HNSW index: cosine on a half-precision copy of the embedding
-# (half the memory, faster searches; candidates are re-ranked in full precision). The
-# definitions are the migrations' (0001, 0003): keep them alike.
-EMBEDDING_INDEXES = {"faces": "faces_embedding_idx", "photo_faces": "photo_faces_embedding_idx"}
+from likeness.store.search_index import Layout, build, count_faces, layout_for, vector_indexes
 
 
 def copy_rows(session: Session, table: str, types: Mapping[str, str],
@@ -36,23 +33,23 @@ def copy_rows(session: Session, table: str, types: Mapping[str, str],
 
 
 @contextmanager
-def bulk_loading(session: Session, table: str = "faces", *, m: int = 16,
-                 ef_construction: int = 64, memory: str = "2GB") -> Iterator[None]:
-    """Drop the table's HNSW index for a large load and build it once at the end
-    (several times faster than updating the graph row by row), then analyse the table."""
-    index = EMBEDDING_INDEXES[table]
-    session.execute(text(f"DROP INDEX IF EXISTS {index}"))
+def bulk_loading(session: Session, table: str = "faces", layout: Layout | None = None
+                 ) -> Iterator[None]:
+    """Drop the table's vector indexes for a large load and build them once at the end
+    (several times faster than updating them row by row), then analyse the table. The
+    layout is `layout`, or the one planned for the faces loaded (HNSW for event faces,
+    which are searched within one event)."""
+    for name in vector_indexes(session.connection(), table):
+        session.execute(text(f"DROP INDEX {name}"))
     session.commit()
     try:
         yield
     finally:
         session.rollback()
-        session.execute(text("SELECT set_config('maintenance_work_mem', :memory, false)"),
-                        {"memory": memory})
-        session.execute(text(f"""
-            CREATE INDEX IF NOT EXISTS {index} ON {table}
-            USING hnsw ((embedding::halfvec({EMBEDDING_DIMENSION})) halfvec_cosine_ops)
-            WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"""))
+        faces = count_faces(session.connection(), table)
+        if layout is None:
+            layout = layout_for(faces) if table == "faces" else Layout(faces=faces)
+        build(session.connection(), replace(layout, faces=faces))
         # Fresh statistics: with none, the planner takes a large new event for a tiny one
         # and scans it exactly instead of through HNSW (140 ms instead of 6 at 100k).
         session.execute(text(f"ANALYZE {table}"))

@@ -113,27 +113,30 @@ def _create_database(admin_uri: str) -> None:
 EMBEDDED = _EmbeddedServers()
 
 
-def _configure_connection(ef_search: int, connection: Any, _record: Any) -> None:
+def _configure_connection(ef_search: int, probes: int, connection: Any, _record: Any) -> None:
     """Per connection: pgvector's binary adapters (embeddings travel as binary, not as
-    10 KB of text), and the HNSW search options, so a search needs no extra round trip.
-    Iterative scans keep walking the graph when the model filter drops candidates."""
+    10 KB of text), and the HNSW and IVFFlat search options, so a search needs no extra
+    round trip. Iterative scans keep searching when the model filter drops candidates."""
     with contextlib.suppress(psycopg.ProgrammingError):  # pgvector not created yet
         register_vector(connection)
     with connection.cursor() as cursor:
         cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
         cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+        cursor.execute(f"SET ivfflat.probes = {int(probes)}")
+        cursor.execute("SET ivfflat.iterative_scan = relaxed_order")
     connection.commit()
 
 
 class Database:
     """Connections to the one store. `open` prepares it; `close` releases it."""
 
-    def __init__(self, url: str, embedded: Path | None = None, ef_search: int = 100) -> None:
+    def __init__(self, url: str, embedded: Path | None = None, ef_search: int = 100,
+                 probes: int = 35) -> None:
         self.url = url
         self._embedded = embedded  # the embedded server's key, if we hold one
         self.engine: Engine = create_engine(url, pool_size=10, max_overflow=20,
                                             pool_pre_ping=True)
-        event.listen(self.engine, "connect", partial(_configure_connection, ef_search))
+        event.listen(self.engine, "connect", partial(_configure_connection, ef_search, probes))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -145,7 +148,7 @@ class Database:
             else:
                 embedded, url = EMBEDDED.acquire(settings.data_dir.expanduser(),
                                                  settings.embedded_shared_buffers)
-            database = cls(url, embedded, settings.hnsw_ef_search)
+            database = cls(url, embedded, settings.hnsw_ef_search, settings.ivfflat_probes)
             database.prepare()
         except BaseException as exc:
             if database is not None:

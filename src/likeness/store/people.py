@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Connection, Row, TextClause, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 from likeness.errors import Conflict, NotFound
 from likeness.store.bulk import copy_rows
 from likeness.store.models import EMBEDDING_DIMENSION, FaceRecord, Person
+from likeness.store.search_index import LAYOUTS, shard_predicate
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +174,14 @@ def delete_face(session: Session, face_id: int) -> None:
 
 # ---------------------------------------------------------------- search
 
-# The HNSW index is on embedding::halfvec; candidates found through it are re-ranked by
+# The vector index is on embedding::halfvec; candidates found through it are re-ranked by
 # their full-precision similarity, and grouped to each person's best face. The query
-# embedding is one binary parameter (pgvector's psycopg adapter), cast on the server.
-_SEARCH = text(f"""
+# embedding is one binary parameter (pgvector's psycopg adapter), cast on the server. A
+# sharded layout (store/search_index.py) is searched a shard per connection, in parallel.
+_SEARCH = f"""
     WITH nearest AS (
         SELECT id, person_id, embedding FROM faces
-        WHERE model = :model
+        WHERE model = :model {{shard}}
         ORDER BY embedding::halfvec({EMBEDDING_DIMENSION})
                  <=> CAST(:query AS halfvec({EMBEDDING_DIMENSION}))
         LIMIT :candidates
@@ -191,24 +195,47 @@ _SEARCH = text(f"""
     FROM ranked JOIN people ON people.id = ranked.person_id
     ORDER BY ranked.similarity DESC
     LIMIT :top_k
-""")
+"""
 DEFAULT_CANDIDATES = 40
+_SHARD_WORKERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="shard-search")
+
+
+@cache
+def _search_statement(shard: int, shards: int) -> TextClause:
+    where = f"AND {shard_predicate(shard, shards)}" if shards > 1 else ""
+    return text(_SEARCH.format(shard=where))
 
 
 def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k: int,
                   ef_search: int | None = None) -> list[Candidate]:
     """The `top_k` people whose best face is most similar to `embedding`, best first.
-    `ef_search` raises the HNSW effort for this transaction above the connection's
-    (LIKENESS_HNSW_EF_SEARCH), as a large top_k needs."""
-    if ef_search is not None:
-        session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"),
-                        {"ef": str(ef_search)})
-    candidates = max(ef_search or 0, top_k * 10, DEFAULT_CANDIDATES)
-    rows = session.execute(_SEARCH, {"query": np.asarray(embedding, np.float32),
-                                     "model": model, "top_k": top_k,
-                                     "candidates": candidates})
-    return [Candidate(pid, name, float(similarity), face_id)
-            for pid, name, similarity, face_id in rows]
+    `ef_search` raises the HNSW effort for this search above the connection's
+    (LIKENESS_HNSW_EF_SEARCH), as a large top_k needs. With a sharded index the shards
+    other than the first are searched on connections of their own: they see committed
+    faces only."""
+    parameters = {"query": np.asarray(embedding, np.float32), "model": model,
+                  "top_k": top_k, "candidates": max(ef_search or 0, top_k * 10,
+                                                    DEFAULT_CANDIDATES)}
+    layout = LAYOUTS.get(session.connection())
+    shards = layout.shards if layout else 1
+
+    def search(connection: Connection, shard: int) -> list[Row]:
+        if ef_search is not None:
+            connection.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"),
+                               {"ef": str(ef_search)})
+        return list(connection.execute(_search_statement(shard, shards), parameters))
+
+    def search_apart(shard: int) -> list[Row]:
+        with session.get_bind().connect() as connection:
+            return search(connection, shard)
+
+    others = [_SHARD_WORKERS.submit(search_apart, shard) for shard in range(1, shards)]
+    rows = search(session.connection(), 0) + [row for f in others for row in f.result()]
+    best: dict[int, Candidate] = {}
+    for person_id, name, similarity, face_id in rows:
+        if person_id not in best or similarity > best[person_id].similarity:
+            best[person_id] = Candidate(person_id, name, float(similarity), face_id)
+    return sorted(best.values(), key=lambda c: -c.similarity)[:top_k]
 
 
 def best_similarity(session: Session, person_id: int, embedding: np.ndarray,
