@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from likeness.errors import Conflict, InvalidInput
@@ -87,20 +87,26 @@ def needs_rebuild(current: Layout | None, faces: int) -> bool:
 # ---------------------------------------------------------------- reading the layout
 
 _INDEXES = text("""
-    SELECT c.relname, am.amname, c.reloptions, obj_description(c.oid, 'pg_class')
+    SELECT c.relname, am.amname, c.reloptions, obj_description(c.oid, 'pg_class'),
+           i.indisvalid
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_am am ON am.oid = c.relam
-    WHERE i.indrelid = CAST(:table AS regclass) AND i.indisvalid
-      AND am.amname IN ('hnsw', 'ivfflat')
+    WHERE i.indrelid = CAST(:table AS regclass) AND am.amname IN ('hnsw', 'ivfflat')
 """)
+
+
+def vector_indexes(connection: Connection, table: str) -> list[str]:
+    """Every HNSW and IVFFlat index of the table, valid or left by a failed build."""
+    return [row[0] for row in connection.execute(_INDEXES, {"table": table})]
 
 
 def current_layout(connection: Connection, table: str = "faces") -> Layout | None:
     """The table's index layout in use (a complete, valid set), or None: no index."""
     found: dict[str, tuple[str, list[str], str | None]] = {}
-    for name, kind, options, comment in connection.execute(_INDEXES, {"table": table}):
-        found[name] = (kind, options or [], comment)
+    for name, kind, options, comment, valid in connection.execute(_INDEXES, {"table": table}):
+        if valid:
+            found[name] = (kind, options or [], comment)
     sets: dict[int, list[str]] = {}
     for name in found:
         if (match := _SHARD_NAME.match(name)) and match["table"] == table:
@@ -129,10 +135,10 @@ class LayoutCache:
 
     def __init__(self, seconds: float = 10.0) -> None:
         self.seconds = seconds
-        self._read: dict[tuple[str, str], tuple[float, Layout | None]] = {}
+        self._read: dict[tuple[Engine, str], tuple[float, Layout | None]] = {}
 
     def get(self, connection: Connection, table: str = "faces") -> Layout | None:
-        key = (connection.engine.url.render_as_string(), table)
+        key = (connection.engine, table)
         read_at, layout = self._read.get(key, (-self.seconds, None))
         if time.monotonic() - read_at >= self.seconds:
             layout = current_layout(connection, table)
@@ -205,12 +211,3 @@ def build(connection: Connection, layout: Layout, table: str = "faces", *,
                                f"a long transaction on {table} kept it from being "
                                f"swapped in: {exc.orig}") from exc
     LAYOUTS.forget()
-
-
-def vector_indexes(connection: Connection, table: str) -> list[str]:
-    """Every HNSW and IVFFlat index of the table, valid or left by a failed build."""
-    return list(connection.scalars(text("""
-        SELECT c.relname FROM pg_index i
-        JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
-        WHERE i.indrelid = CAST(:table AS regclass) AND am.amname IN ('hnsw', 'ivfflat')
-        """), {"table": table}))
