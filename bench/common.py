@@ -13,6 +13,7 @@ from typing import Any
 import onnxruntime as ort
 
 from likeness.engine import FaceEngine
+from likeness.engine.packs import ModelPack
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -57,9 +58,11 @@ def reference_analysis(pack_dir: Path) -> Any:  # insightface has no type hints
     return analysis
 
 
-def pack_directory(engine: FaceEngine, where: Path) -> Path:
+def pack_directory(source: FaceEngine | ModelPack, where: Path) -> Path:
+    """A directory of links to the pack's files, as FaceAnalysis expects one."""
+    pack = source.pack if isinstance(source, FaceEngine) else source
     where.mkdir(parents=True, exist_ok=True)
-    for model_file in engine.pack.files:
+    for model_file in pack.files:
         link = where / model_file.path.name
         if not link.exists():
             link.symlink_to(model_file.path)

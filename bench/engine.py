@@ -1,23 +1,29 @@
-"""Engine and HTTP throughput against InsightFace's FaceAnalysis, in the same run.
+"""Engine, HTTP and whole-process throughput against InsightFace's FaceAnalysis.
 
     make bench            # or: .venv/bin/python bench/engine.py --rounds 5
+    .venv/bin/python bench/engine.py --process-only    # `likeness detect` and --help only
 
 Prints Markdown tables. Rates are medians over `--rounds` rounds; in each round the
 reference and Likeness run back to back, and the ratio is the median of per-round ratios.
+The whole-process table times fresh processes, start-up included: `likeness detect --json`
+on PROCESS_PHOTOS photos against a plain script running FaceAnalysis on them.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import cv2
 import httpx2
@@ -31,6 +37,27 @@ from likeness.media import ImageLimits
 from likeness.services.faces import detect_in_bytes
 
 HTTP_CLIENTS = 4
+PROCESS_PHOTOS = 64
+HELP_RUNS = 7
+
+# What a user of InsightFace writes: the same model files, FaceAnalysis, one JSON line a
+# photo (the box, score, landmarks and normed embedding, as `likeness detect --json` gives).
+REFERENCE_SCRIPT = """
+import json, sys
+import cv2
+from insightface.app import FaceAnalysis
+app = FaceAnalysis(name=sys.argv[1], providers=["CPUExecutionProvider"])
+app.prepare(ctx_id=-1, det_size=(640, 640))
+for path in sys.argv[2:]:
+    img = cv2.imread(path)
+    faces = app.get(img)
+    print(json.dumps({"file": path, "faces": [
+        {"bbox": [round(float(v), 2) for v in f.bbox], "embedding": f.normed_embedding.tolist(),
+         "det_score": round(float(f.det_score), 4),
+         "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in f.kps]}
+        for f in faces], "image_width": img.shape[1], "image_height": img.shape[0]}),
+        flush=True)
+"""
 
 
 def latency_ms(fn: Callable[[np.ndarray], object], images: list[np.ndarray]) -> float:
@@ -106,16 +133,84 @@ def http_table(engine: FaceEngine, settings: Settings, payloads: list[bytes],
     print(f"| HTTP / in-process (median of rounds) | **{ratio:.0%}** |")
 
 
+def likeness_command() -> list[str]:
+    """The `likeness` console script beside this Python, as a user runs it."""
+    script = Path(sys.executable).parent / "likeness"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "likeness.cli"]
+
+
+def process_seconds(command: list[str], env: dict[str, str], lines: int) -> float:
+    """Wall time of a fresh process; it must succeed and print `lines` JSON lines."""
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    printed = sum(line.startswith("{") for line in done.stdout.splitlines())
+    if done.returncode != 0 or printed != lines:
+        raise RuntimeError(f"{command[0]} exited {done.returncode} with {printed} of {lines} "
+                           f"lines: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def process_table(settings: Settings, pack_dir: Path, rounds: int) -> None:
+    """Fresh processes, start-up and model loading included: `likeness detect --json` on
+    PROCESS_PHOTOS photos against a plain FaceAnalysis script, rounds alternating; and
+    `likeness --help`."""
+    sources = sorted((DATA / "faces").glob("*/*")) + sorted((DATA / "scenes").glob("*"))
+    env = {**os.environ, "LIKENESS_MODEL": settings.model, "LIKENESS_LOG_LEVEL": "warning",
+           "LIKENESS_MODEL_DIR": str(settings.model_dir), "COLUMNS": "200"}
+    with tempfile.TemporaryDirectory(prefix="likeness-bench-") as tmp:
+        photos = []
+        for index in range(PROCESS_PHOTOS):
+            source = sources[index % len(sources)]
+            photos.append(Path(tmp) / f"{index:02d}_{source.name}")
+            shutil.copyfile(source, photos[-1])
+        files = [str(p) for p in photos]
+        reference = [sys.executable, "-c", REFERENCE_SCRIPT, str(pack_dir), *files]
+        likeness = [*likeness_command(), "detect", "--json", *files]
+        for command in (reference, likeness):  # warm-up: file caches, compiled bytecode
+            process_seconds(command, env, len(files))
+        ref_s, ours_s = [], []
+        for _ in range(rounds):
+            ref_s.append(process_seconds(reference, env, len(files)))
+            ours_s.append(process_seconds(likeness, env, len(files)))
+    helps = []
+    for _ in range(HELP_RUNS):
+        started = time.perf_counter()
+        subprocess.run([*likeness_command(), "--help"], env=env, capture_output=True,
+                       check=True)
+        helps.append(time.perf_counter() - started)
+    ratio = median([r / o for r, o in zip(ref_s, ours_s, strict=True)])
+    n = len(files)
+    print(f"\n| whole process, {n} photos ({len(sources)} files cycled), JSON lines out "
+          "| seconds | img/s |")
+    print("|---|---|---|")
+    print(f"| python script: FaceAnalysis, app.get per photo | {median(ref_s):.2f} | "
+          f"{n / median(ref_s):.1f} |")
+    print(f"| likeness detect --json | {median(ours_s):.2f} | {n / median(ours_s):.1f} |")
+    print(f"| likeness detect / FaceAnalysis script (median of rounds) | **{ratio:.2f}x** | |")
+    print(f"| likeness --help (median of {HELP_RUNS} runs) | {median(helps):.2f} | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP measurement")
+    parser.add_argument("--process-only", action="store_true",
+                        help="only the whole-process table (likeness detect, --help)")
     args = parser.parse_args()
 
     settings = Settings(model="buffalo_s", model_dir=REPO / "build" / "bench-models")
-    engine = FaceEngine(resolve_pack(settings.model, settings.model_dir),
-                        threads=settings.onnx_threads, workers=settings.inference_workers)
-    reference = reference_analysis(pack_directory(engine, REPO / "build" / "bench-pack"))
+    pack = resolve_pack(settings.model, settings.model_dir)
+    pack_dir = pack_directory(pack, REPO / "build" / "bench-pack")
+    if args.process_only:
+        print(f"Machine: {machine()}")
+        print(f"Command: python bench/engine.py --process-only --rounds {args.rounds}; "
+              "model buffalo_s; FaceAnalysis det_size 640x640")
+        process_table(settings, pack_dir, args.rounds)
+        return
+    engine = FaceEngine(pack, threads=settings.onnx_threads,
+                        workers=settings.inference_workers)
+    reference = reference_analysis(pack_dir)
 
     single_paths = sorted((DATA / "faces").glob("*/*"))
     # The 3 multi-face scenes, 4 times over: a bulk call of 12 images like the single-face
@@ -161,6 +256,7 @@ def main() -> None:
     if not args.no_http:
         http_table(engine, settings, [p.read_bytes() for p in single_paths] * 2, args.rounds)
     engine.close()
+    process_table(settings, pack_dir, args.rounds)
 
 
 if __name__ == "__main__":

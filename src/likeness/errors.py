@@ -53,6 +53,10 @@ class NotFound(LikenessError):
     """The person, face or other record does not exist."""
 
 
+class Forbidden(LikenessError):
+    """The request is understood but not allowed here (a setting or a role forbids it)."""
+
+
 class Conflict(LikenessError):
     """The request contradicts what is stored (a taken external_id, ...)."""
 

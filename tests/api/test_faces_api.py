@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,26 @@ def test_health(client: TestClient) -> None:
     assert body["det_size"] == [640, 640]
     assert "CPUExecutionProvider" in body["onnx_providers"]
     assert body["version"]
+    states = {name: part["state"] for name, part in body["components"].items()}
+    assert states == {"model": "up", "database": "up", "worker": "disabled",
+                      "watcher": "disabled", "grpc": "disabled"}
+    assert body["components"]["model"]["required"] and body["components"]["database"]["required"]
+
+
+def test_a_part_that_cannot_start_is_reported_and_the_others_run(
+        settings: Settings, engine: FaceEngine, database: Database) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        both = settings.model_copy(update={"worker_in_serve": True, "grpc_port": port})
+        with TestClient(create_app(both, engine=engine, database=database)) as client:
+            response = client.get("/health")
+            assert response.status_code == 200  # neither part is required
+            parts = response.json()["components"]
+            assert parts["worker"]["state"] == "up"
+            assert parts["grpc"]["state"] == "down"
+            assert "failed to start" in parts["grpc"]["detail"]
 
 
 def test_openapi_docs(client: TestClient) -> None:
@@ -202,7 +223,11 @@ def test_503_while_no_model_is_loaded(tmp_path: Path, settings: Settings,
             assert client.get("/health").status_code == 503
         response = client.get("/health")
         assert response.status_code == 503
-        assert "failed to load" in response.json()["detail"]
+        body = response.json()
+        assert body["status"] == "unhealthy" and body["model"] is None
+        assert body["components"]["model"]["state"] == "down"
+        assert "failed to load" in body["components"]["model"]["detail"]
+        assert body["components"]["database"]["state"] == "up"
         response = _post(client, "/detect", data_file("edge/obama_small.jpg").read_bytes())
         assert response.status_code == 503
 

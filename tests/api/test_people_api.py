@@ -168,7 +168,11 @@ def test_database_down_is_503(settings: Settings, engine: FaceEngine) -> None:
         assert "database is unavailable" in response.json()["detail"]
         response = client.post("/recognize", files=photo("faces/biden/biden_2.jpg"))
         assert response.status_code == 503
-        assert client.get("/health").status_code == 200  # stateless endpoints still work
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "unhealthy"
+        assert health.json()["components"]["database"]["state"] == "down"
+        detected = client.post("/detect", files=photo("faces/biden/biden_2.jpg"))
+        assert detected.status_code == 200  # stateless endpoints still work
     down.close()
 
 

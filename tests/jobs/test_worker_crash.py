@@ -14,7 +14,7 @@ from sqlalchemy import text
 from likeness.config import Settings
 from likeness.jobs.queue import JobQueue
 from likeness.services.people import PeopleService, Upload
-from likeness.services.videos import ScanOptions, VideoService
+from likeness.services.videos import ScanOptions, VideoRecords
 from likeness.store import Database
 from tests.conftest import DATA, data_file
 
@@ -38,7 +38,7 @@ def test_killed_worker_job_completes_on_retry(db: Database, settings: Settings,
     with db.session() as session:
         people.register(session, "lin", [Upload("lin.png", (
             DATA / "faces/lin_manuel_miranda/lin_1.png").read_bytes())])
-        video, _ = VideoService.register(session, data_file("video/hamilton_clip.mp4"), "clip",
+        video, _ = VideoRecords.register(session, data_file("video/hamilton_clip.mp4"), "clip",
                                          ScanOptions(fps=8))
     JobQueue(db, settings).defer_scan(video.id)
     first = start_worker(settings)

@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.errors import Conflict, InvalidInput, NotFound
+from likeness.jobs.queue import JobQueue
 from likeness.media.fetch import FetchPolicy
-from likeness.services.events import EventService, ImageInput
+from likeness.services.events import EventRecords, EventService, ImageInput
 from likeness.storage import ObjectStorage
+from likeness.store import Database
 from likeness.store import events as store
 from tests.conftest import DATA, data_file
 from tests.web import serving
@@ -89,7 +91,7 @@ def test_events_are_isolated(service: EventService, session: Session) -> None:
     selfie = data_file(SELFIE).read_bytes()
     assert matched(service, session, first.id, selfie=selfie) == ["faces/obama/obama_1.jpg"]
     assert matched(service, session, second.id, selfie=selfie) == ["faces/obama/obama_2.jpg"]
-    service.delete_event(session, second.id)
+    EventRecords(service.storage).delete_event(session, second.id)
     assert matched(service, session, first.id, selfie=selfie) == ["faces/obama/obama_1.jpg"]
     with pytest.raises(NotFound):
         service.match(session, second.id, selfie=selfie)
@@ -102,26 +104,32 @@ def site() -> Iterator[str]:
 
 
 def test_url_ingest_downloads_in_a_job_and_refuses_private_addresses(
-        service: EventService, session: Session, site: str) -> None:
+        service: EventService, session: Session, db: Database, settings: Settings,
+        site: str) -> None:
     event = store.create_event(session, "by url")
     session.commit()
+    queue = JobQueue(db, settings)
     with pytest.raises(InvalidInput, match="loopback"):  # the default policy
-        service.request_url(session, event.id, "x", f"{site}/faces/obama/obama_1.jpg")
+        EventRecords(service.storage, queue=queue).request_url(
+            session, event.id, "x", f"{site}/faces/obama/obama_1.jpg")
     assert count(session, "SELECT count(*) FROM photos") == 0
 
-    local = EventService(service.engine, service.storage,
-                         fetch_policy=FetchPolicy(allow_private=True, timeout_s=5))
+    policy = FetchPolicy(allow_private=True, timeout_s=5)
+    records = EventRecords(service.storage, policy, queue)
+    local = EventService(service.engine, service.storage, fetch_policy=policy)
     paths = ["faces/obama/obama_3.jpg", "scenes/obama_and_biden.jpg", "faces/biden/biden_2.jpg"]
     for path in paths:
-        photo, queue = local.request_url(session, event.id, path, f"{site}/{path}")
-        assert queue and photo.status == "pending"
-        local.complete_url(session, photo.id, last_attempt=False)  # what the job runs
-    broken, _ = local.request_url(session, event.id, "gone", f"{site}/missing.jpg")
+        requested = records.request_url(session, event.id, path, f"{site}/{path}")
+        assert requested.job_id is not None and requested.photo.status == "pending"
+        local.complete_url(session, requested.photo.id, last_attempt=False)  # the job's work
+    assert count(session, "SELECT count(*) FROM procrastinate_jobs "
+                          "WHERE task_name = 'ingest_photo_url'") == 3
+    broken = records.request_url(session, event.id, "gone", f"{site}/missing.jpg").photo
     local.complete_url(session, broken.id, last_attempt=False)  # 404: no retry helps
     session.expire_all()
     assert store.get_photo(session, broken.id).status == "failed"
     assert "HTTP 404" in (store.get_photo(session, broken.id).error or "")
-    flaky, _ = local.request_url(session, event.id, "flaky", f"{site}/status/503")
+    flaky = records.request_url(session, event.id, "flaky", f"{site}/status/503").photo
     with pytest.raises(Exception, match="HTTP 503"):  # re-raised: the queue retries it
         local.complete_url(session, flaky.id, last_attempt=False)
     local.complete_url(session, flaky.id, last_attempt=True)
@@ -130,8 +138,8 @@ def test_url_ingest_downloads_in_a_job_and_refuses_private_addresses(
 
     assert set(matched(local, session, event.id, selfie=data_file(SELFIE).read_bytes())) == {
         "faces/obama/obama_3.jpg", "scenes/obama_and_biden.jpg"}
-    _, queue = local.request_url(session, event.id, paths[0], f"{site}/{paths[0]}")
-    assert not queue  # already stored: not downloaded again
+    again = records.request_url(session, event.id, paths[0], f"{site}/{paths[0]}")
+    assert again.job_id is None  # already stored: not downloaded again
 
 
 def test_embedding_ingest_and_match(service: EventService, engine: FaceEngine,
@@ -178,7 +186,7 @@ def test_deleting_an_event_removes_rows_and_stored_originals(
     assert result.photo.original_location is not None
     original = tmp_path / result.photo.original_location.removeprefix("fs://")
     assert original.read_bytes() == data_file("faces/biden/biden_1.jpg").read_bytes()
-    keeping.delete_event(session, event.id)
+    EventRecords(storage).delete_event(session, event.id)
     assert not original.exists()
     for table in ("events", "photos", "photo_faces"):
         assert count(session, f"SELECT count(*) FROM {table}") == 0

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from likeness.errors import NoFaceFound, NotFound, Rejected
 from likeness.services.people import (
     FaceChoice,
+    PeopleRecords,
     PeopleService,
     Recognition,
     Thresholds,
@@ -43,7 +44,7 @@ def jpeg(image: np.ndarray, name: str = "edited.jpg") -> Upload:
 def gallery(session: Session, people: PeopleService) -> dict[str, int]:
     ids = {}
     for name, photos in ENROLLED.items():
-        person, _ = people.register(session, name, [upload(photos[0])])
+        person = people.register(session, name, [upload(photos[0])]).person.person
         people.enroll(session, person.id, [upload(p) for p in photos[1:]])
         ids[name] = person.id
     return ids
@@ -132,15 +133,17 @@ def test_per_request_thresholds(session: Session, people: PeopleService,
 
 def test_enrolling_the_same_image_twice_is_idempotent(session: Session,
                                                        people: PeopleService) -> None:
-    person, (first,) = people.register(session, "obama", [upload("faces/obama/obama_1.jpg")])
-    (again,) = people.enroll(session, person.id, [upload("faces/obama/obama_1.jpg")])
+    registered = people.register(session, "obama", [upload("faces/obama/obama_1.jpg")])
+    person, (first,) = registered.person.person, registered.enrollments
+    (again,) = people.enroll(session, person.id, [upload("faces/obama/obama_1.jpg")]).enrollments
     assert first.created and not again.created
     assert again.face.id == first.face.id
     assert session.scalar(select(func.count()).select_from(FaceRecord)) == 1
 
 
 def test_stored_face_fields(session: Session, people: PeopleService) -> None:
-    _, (enrollment,) = people.register(session, "rose", [upload("faces/rose_leslie/rose_2.jpg")])
+    (enrollment,) = people.register(session, "rose",
+                                    [upload("faces/rose_leslie/rose_2.jpg")]).enrollments
     face = enrollment.face
     assert face.model == "buffalo_s" and len(face.image_sha256.strip()) == 64
     assert face.source_name == "faces/rose_leslie/rose_2.jpg"
@@ -172,11 +175,12 @@ def test_group_photos_need_a_choice(session: Session, people: PeopleService) -> 
         people.enroll(session, person.id, [scene])
     with pytest.raises(Rejected, match="out of range"):
         people.enroll(session, person.id, [scene], FaceChoice(index=5))
-    (second,) = people.enroll(session, person.id, [scene], FaceChoice(index=1))
+    (second,) = people.enroll(session, person.id, [scene], FaceChoice(index=1)).enrollments
     assert box_distance(second.face.bbox, (760, 390, 938, 647)) < 5  # biden: 2nd largest
     other = store.create_person(session, "obama")
     session.commit()
-    (largest,) = people.enroll(session, other.id, [scene], FaceChoice(largest=True))
+    (largest,) = people.enroll(session, other.id, [scene],
+                               FaceChoice(largest=True)).enrollments
     assert box_distance(largest.face.bbox, (1143, 358, 1331, 605)) < 5
 
 
@@ -208,8 +212,7 @@ def test_verify_against_a_person(session: Session, people: PeopleService,
 
 def test_delete_leaves_nothing_behind(session: Session, people: PeopleService,
                                       gallery: dict[str, int]) -> None:
-    store.delete_person(session, gallery["obama"])
-    session.commit()
+    PeopleRecords().delete(session, gallery["obama"])
     assert session.scalar(select(func.count()).select_from(FaceRecord)
                           .where(FaceRecord.person_id == gallery["obama"])) == 0
     (result,) = people.recognize(session, read_bgr("faces/obama/obama_3.jpg"))
@@ -219,12 +222,11 @@ def test_delete_leaves_nothing_behind(session: Session, people: PeopleService,
 
 
 def test_merge_moves_faces(session: Session, people: PeopleService) -> None:
-    a, _ = people.register(session, "obama", [upload("faces/obama/obama_1.jpg")])
-    b, _ = people.register(session, "barack", [upload("faces/obama/obama_2.jpg")])
+    a = people.register(session, "obama", [upload("faces/obama/obama_1.jpg")]).person.person
+    b = people.register(session, "barack", [upload("faces/obama/obama_2.jpg")]).person.person
     people.enroll(session, b.id, [upload("faces/obama/obama_1.jpg")])  # both have this one
-    assert store.merge_people(session, a.id, b.id) == 1
-    session.commit()
-    assert len(store.faces_of(session, a.id)) == 2
+    merged = PeopleRecords().merge(session, a.id, b.id)
+    assert merged.moved_faces == 1 and merged.person.face_count == 2
     with pytest.raises(NotFound):
         store.get_person(session, b.id)
 

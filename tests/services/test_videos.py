@@ -12,7 +12,7 @@ from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.errors import Conflict, InvalidInput, Rejected
 from likeness.services.people import PeopleService, Upload
-from likeness.services.videos import ScanOptions, VideoService
+from likeness.services.videos import ScanOptions, VideoRecords, VideoService
 from likeness.store import Database
 from likeness.store import people as people_store
 from likeness.store import videos as store
@@ -24,8 +24,7 @@ CLIP = "video/hamilton_clip.mp4"
 
 def enroll(session: Session, people: PeopleService, name: str, folder: str) -> int:
     photos = [Upload(p.name, p.read_bytes()) for p in sorted((DATA / "faces" / folder).glob("*"))]
-    person, _ = people.register(session, name, photos)
-    return person.id
+    return people.register(session, name, photos).person.person.id
 
 
 @pytest.fixture
@@ -33,9 +32,15 @@ def videos(engine: FaceEngine, settings: Settings) -> VideoService:
     return VideoService.from_settings(engine, settings)
 
 
+@pytest.fixture
+def records(settings: Settings) -> VideoRecords:
+    return VideoRecords.from_settings(settings)
+
+
 def scan(session: Session, db: Database, videos: VideoService,
          options: ScanOptions | None = None) -> int:
-    video, _ = videos.register(session, data_file(CLIP), "hamilton", options or ScanOptions())
+    video, _ = VideoRecords.register(session, data_file(CLIP), "hamilton",
+                                     options or ScanOptions())
     return videos.scan(db.sessions, video.id).id
 
 
@@ -67,45 +72,49 @@ def test_scan_tags_lin_and_alex_and_nobody_else(session: Session, db: Database,
 
 
 def test_retro_matching_finds_lin_without_decoding(session: Session, db: Database,
-                                                   people: PeopleService,
-                                                   videos: VideoService) -> None:
+                                                   people: PeopleService, videos: VideoService,
+                                                   records: VideoRecords) -> None:
     video_id = scan(session, db, videos)
     assert tags(session, video_id) == {}
-    lin = enroll(session, people, "lin", "lin_manuel_miranda")
-    result = videos.retro_match(session, lin)
-    assert result.tagged_videos == 1
+    enrolled = people.register(session, "lin", [  # retro-matching comes with enrollment
+        Upload(p.name, p.read_bytes())
+        for p in sorted((DATA / "faces" / "lin_manuel_miranda").glob("*"))])
+    assert enrolled.found.tagged_videos == 1
     (segments,) = tags(session, video_id).values()
     assert any(a >= 2500 and b <= 7500 for a, b in segments)
-    again = videos.retro_match(session, lin)  # idempotent
+    lin = enrolled.person.person.id
+    again = records.retro_match(session, lin, people.model, people.thresholds())  # idempotent
     assert again.tagged_videos == 0 and again.review_items == 0
 
 
 def test_review_approve_and_reject(session: Session, db: Database, people: PeopleService,
-                                   videos: VideoService) -> None:
+                                   videos: VideoService, records: VideoRecords) -> None:
     lin = enroll(session, people, "lin", "lin_manuel_miranda")
     video_id = scan(session, db, videos)
     items, _ = store.review_page(session, status="pending", limit=50, offset=0)
     item, small = next((i, t) for i, t, _ in items if i.person_id == lin)  # Lin at 40 px
     with pytest.raises(Rejected, match="below the 48 px minimum"):
-        videos.approve(session, item.id, add_to_gallery=True)
+        records.approve(session, item.id, add_to_gallery=True)
     session.rollback()
-    videos.reject(session, item.id)
+    records.reject(session, item.id)
     with pytest.raises(Conflict):
-        videos.reject(session, item.id)
-    assert videos.retro_match(session, lin).review_items == 0  # the rejection is remembered
+        records.reject(session, item.id)
+    again = records.retro_match(session, lin, people.model, people.thresholds())
+    assert again.review_items == 0  # the rejection is remembered
     assert session.get(Track, small.id).status == "unknown"
     # an unknown track with a large face, proposed for someone and approved into the gallery
     large = session.execute(text(
         "SELECT t.id FROM tracks t JOIN detections d ON d.track_id = t.id "
         "WHERE t.status = 'unknown' GROUP BY t.id "
         "HAVING max((d.quality->>'face_size')::float) >= 60 LIMIT 1")).scalar()
-    guest, _ = people.register(session, "guest", [Upload("b.jpg", data_file(
-        "faces/biden/biden_1.jpg").read_bytes())])
+    guest = people.register(session, "guest", [Upload("b.jpg", data_file(
+        "faces/biden/biden_1.jpg").read_bytes())]).person.person
     store.propose(session, large, guest.id, 0.35)
     session.commit()
     items, _ = store.review_page(session, status="pending", limit=50, offset=0)
     (pending,) = [i for i, _, _ in items if i.person_id == guest.id]
-    assert videos.approve(session, pending.id, add_to_gallery=True) == video_id
+    approved = records.approve(session, pending.id, add_to_gallery=True)
+    assert approved.state.video.id == video_id
     assert "guest" in tags(session, video_id)
     assert len(people_store.faces_of(session, guest.id)) == 2
 
@@ -126,10 +135,10 @@ def test_a_bad_video_is_refused_and_a_failed_scan_stores_nothing(
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 5000)
     with pytest.raises(InvalidInput):
-        videos.register(session, bad, "bad", ScanOptions())
+        VideoRecords.register(session, bad, "bad", ScanOptions())
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(data_file(CLIP).read_bytes())
-    video, _ = videos.register(session, clip, "clip", ScanOptions())
+    video, _ = VideoRecords.register(session, clip, "clip", ScanOptions())
     clip.write_bytes(data_file(CLIP).read_bytes()[:40_000])  # damaged after registration
     with pytest.raises(InvalidInput):
         videos.scan(db.sessions, video.id)

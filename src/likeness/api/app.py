@@ -1,4 +1,5 @@
-"""The FastAPI application: one engine per process, errors mapped in one place."""
+"""The FastAPI application: one engine per process, errors mapped in one place, the
+background parts supervised in one place."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from likeness import __version__
 from likeness.api.engine_holder import EngineHolder
-from likeness.api.errors import install_error_handlers
+from likeness.api.errors import install_error_handlers, install_openapi
 from likeness.api.limits import BodySizeLimit
 from likeness.api.routes import events, faces, people, videos
+from likeness.api.supervisor import Supervisor
 from likeness.config import Settings, get_settings
 from likeness.engine import FaceEngine
 from likeness.jobs.queue import JobQueue, WorkerRuntime, WorkerThread
@@ -30,56 +32,64 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
                database: Database | None = None) -> FastAPI:
     """The app. Without `engine`, the model named by `settings` loads in the background;
     without `database`, the one `settings` names is opened (and migrated) at start-up.
-    Once the model is loaded, a job worker (and a folder watcher) start if settings ask.
-    What the caller passes in, the caller closes."""
+    Once the model is loaded, a job worker, a folder watcher and a gRPC server start if
+    settings ask. What the caller passes in, the caller closes."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database or await run_in_threadpool(Database.open, settings)
         app.state.jobs = JobQueue(app.state.database, settings)
-        background: list = []  # worker, folder watcher, gRPC server: once the model loaded
-
-        def start_background(loaded: FaceEngine) -> None:
-            runtime = WorkerRuntime(loaded, app.state.database, settings, app.state.storage)
-            if settings.worker_in_serve:
-                background.append(WorkerThread(app.state.jobs, runtime))
-            if settings.watch_dir is not None:
-                background.append(FolderWatcher(settings.watch_dir, app.state.database,
-                                                app.state.jobs, settings))
-            if settings.grpc_port is not None:
-                background.append(GrpcServer(loaded, app.state.database, settings,
-                                             app.state.storage, settings.host,
-                                             settings.grpc_port))
-            for part in background:
-                part.start()
-
         holder = EngineHolder(engine)
+        supervisor = Supervisor(holder, app.state.database)
+        supervisor.expect("worker", settings.worker_in_serve)
+        supervisor.expect("watcher", settings.watch_dir is not None)
+        supervisor.expect("grpc", settings.grpc_port is not None)
+
+        def start_background(loaded: FaceEngine | None) -> None:
+            if loaded is None:
+                supervisor.fail_pending("the model failed to load")
+                return
+            storage = app.state.storage
+            if settings.worker_in_serve:
+                runtime = WorkerRuntime(loaded, app.state.database, settings, storage)
+                supervisor.start("worker", lambda: WorkerThread(app.state.jobs, runtime))
+            if settings.watch_dir is not None:
+                watch_dir = settings.watch_dir
+                supervisor.start("watcher", lambda: FolderWatcher(
+                    watch_dir, app.state.database, app.state.jobs, settings))
+            if settings.grpc_port is not None:
+                port = settings.grpc_port
+                supervisor.start("grpc", lambda: GrpcServer(
+                    loaded, app.state.database, settings, storage, settings.host, port))
+
         if engine is None:
             holder.load_in_background(lambda: FaceEngine.from_settings(settings),
                                       start_background)
         else:
             start_background(engine)
         app.state.engine_holder = holder
+        app.state.supervisor = supervisor
         try:
             yield
         finally:
             holder.wait()
-            for part in background:
-                part.stop()
+            supervisor.stop()
             if engine is None:
                 holder.close()
             if database is None:
                 app.state.database.close()
 
     app = FastAPI(title="Likeness", version=__version__, lifespan=lifespan,
-                  description="Self-hosted face recognition on InsightFace models.")
+                  description="Self-hosted face recognition on InsightFace models. Every "
+                              "error body is {\"detail\": \"...\"}.")
     app.state.settings = settings
     app.state.storage = ObjectStorage.from_settings(settings)
     app.add_middleware(BodySizeLimit,
                        max_bytes=int(settings.max_upload_bytes * BODY_OVERHEAD) + BODY_SLACK,
                        large={"/videos": int(settings.max_video_mb * 1e6) + BODY_SLACK})
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(faces.router)
     app.include_router(people.router)
     app.include_router(videos.router)

@@ -1,30 +1,28 @@
-"""FastAPI dependencies: the engine and the settings of the running app."""
+"""FastAPI dependencies: the running app's settings, engine, database session and the
+services each route calls."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, UploadFile
 from sqlalchemy.orm import Session
 
+from likeness.api.validation import clean_filename
 from likeness.config import Settings
 from likeness.engine import FaceEngine
-from likeness.media import ImageLimits
-from likeness.services.people import PeopleService
+from likeness.services.events import EventRecords, EventService
+from likeness.services.people import PeopleRecords, PeopleService, Upload
+from likeness.services.videos import VideoRecords
 
 
 def get_engine(request: Request) -> FaceEngine:
     return request.app.state.engine_holder.get()
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     return request.app.state.settings
-
-
-def get_limits(request: Request) -> ImageLimits:
-    settings: Settings = request.app.state.settings
-    return ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -37,8 +35,29 @@ def get_people(request: Request) -> PeopleService:
     return PeopleService.from_settings(get_engine(request), request.app.state.settings)
 
 
+def get_events(request: Request) -> EventService:
+    return EventService.from_settings(get_engine(request), request.app.state.storage,
+                                      request.app.state.settings)
+
+
+def get_event_records(request: Request) -> EventRecords:
+    return EventRecords.from_settings(request.app.state.storage, request.app.state.settings,
+                                      request.app.state.jobs)
+
+
+def get_video_records(request: Request) -> VideoRecords:
+    return VideoRecords.from_settings(request.app.state.settings, request.app.state.jobs)
+
+
+def upload_of(file: UploadFile) -> Upload:
+    return Upload(clean_filename(file.filename), file.file.read())
+
+
 EngineDep = Annotated[FaceEngine, Depends(get_engine)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-LimitsDep = Annotated[ImageLimits, Depends(get_limits)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 PeopleDep = Annotated[PeopleService, Depends(get_people)]
+RecordsDep = Annotated[PeopleRecords, Depends(PeopleRecords)]
+EventsDep = Annotated[EventService, Depends(get_events)]
+EventRecordsDep = Annotated[EventRecords, Depends(get_event_records)]
+VideoRecordsDep = Annotated[VideoRecords, Depends(get_video_records)]

@@ -16,28 +16,35 @@ log = logging.getLogger(__name__)
 class EngineHolder:
     def __init__(self, engine: FaceEngine | None = None) -> None:
         self._engine = engine
-        self._error: str | None = None
+        self.error: str | None = None
         self._loaded = threading.Event()
         if engine is not None:
             self._loaded.set()
 
     def load_in_background(self, factory: Callable[[], FaceEngine],
-                           then: Callable[[FaceEngine], None] = lambda engine: None) -> None:
-        """Load the engine in a thread, then hand it to `then` (the job worker starts so)."""
+                           then: Callable[[FaceEngine | None], None]) -> None:
+        """Load the engine in a thread, then hand it to `then` (None if it failed)."""
         threading.Thread(target=self._load, args=(factory, then),
                          name="likeness-model-loader", daemon=True).start()
 
     def _load(self, factory: Callable[[], FaceEngine],
-              then: Callable[[FaceEngine], None]) -> None:
+              then: Callable[[FaceEngine | None], None]) -> None:
         try:
             self._engine = factory()
         except Exception as exc:
-            self._error = str(exc)
+            self.error = str(exc)
             log.error("the model failed to load: %s", exc)
         finally:
             self._loaded.set()
-        if self._engine is not None:
-            then(self._engine)
+        then(self._engine)
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def engine(self) -> FaceEngine | None:
+        return self._engine
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._loaded.wait(timeout)
@@ -45,8 +52,8 @@ class EngineHolder:
     def get(self) -> FaceEngine:
         if self._engine is not None:
             return self._engine
-        if self._error is not None:
-            raise ModelNotReady(f"the model failed to load: {self._error}")
+        if self.error is not None:
+            raise ModelNotReady(f"the model failed to load: {self.error}")
         raise ModelNotReady("the model is still loading")
 
     def close(self) -> None:

@@ -1,12 +1,16 @@
-"""One place that maps error types to HTTP statuses; every error body is {"detail": str}."""
+"""One error model for the whole API: every error body is {"detail": str}. Error types map
+to HTTP statuses here, and every operation declares the statuses it can answer with."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
@@ -16,6 +20,7 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
     errors.InvalidInput: 400,
+    errors.Forbidden: 403,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.NoFaceFound: 422,
@@ -30,15 +35,32 @@ STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
     errors.FetchFailed: 502,
 }
 
-
-# OpenAPI descriptions of the errors of routes that take an image.
-IMAGE_RESPONSES: dict[int | str, dict] = {
-    400: {"description": "Corrupt or truncated image, or bad base64"},
-    413: {"description": "File or image too large"},
-    415: {"description": "Not a JPEG, PNG, WebP, BMP or TIFF image"},
-    422: {"description": "Missing or invalid field, or no usable face"},
-    503: {"description": "Model or database not available"},
+DESCRIPTIONS = {
+    400: "Malformed input: a corrupt image, bad base64, contradictory fields",
+    403: "Not allowed here",
+    404: "No such record",
+    409: "Contradicts what is stored",
+    413: "Request body, file or image too large",
+    415: "Not a JPEG, PNG, WebP, BMP or TIFF image",
+    422: "A field is missing or invalid, or the image has no usable face",
+    502: "The URL could not be downloaded",
+    503: "The model, the database or the object storage is not available",
 }
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def declare(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for an operation that can answer with these error statuses."""
+    return {status: {"model": ErrorOut, "description": DESCRIPTIONS[status]}
+            for status in statuses}
+
+
+# Every operation can meet these: bad parameters, and the database (or the model) down.
+COMMON = declare(422, 503)
+IMAGE = declare(400, 413, 415, 422, 503)  # operations that take an image
 
 
 def status_for(error: errors.LikenessError) -> int:
@@ -49,7 +71,8 @@ def _describe_validation(error: RequestValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "request"
-        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -76,3 +99,27 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+
+def install_openapi(app: FastAPI) -> None:
+    """The OpenAPI document, made true: FastAPI declares its own validation-error array
+    for 422, while every error body here is ErrorOut."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    invalid = operation.get("responses", {}).get("422")
+                    if invalid is not None:
+                        invalid["content"] = {"application/json": {"schema": error_ref}}
+                        invalid["description"] = DESCRIPTIONS[422]
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            components["ErrorOut"] = ErrorOut.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

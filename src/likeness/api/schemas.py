@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from likeness.engine import Face
-from likeness.store.models import FaceRecord, Person
+from likeness.api.validation import BigId, Metadata, Text
+from likeness.enums import (
+    Decision,
+    PhotoSource,
+    PhotoStatus,
+    ReviewStatus,
+    TagSource,
+    VideoStatus,
+)
+
+if TYPE_CHECKING:  # only the formatters' signatures: the schemas load with pydantic alone
+    from likeness.engine import Face
+    from likeness.services.events import EventSummary, Ingested, PhotoEntry
+    from likeness.services.faces import Comparison
+    from likeness.services.pages import Page
+    from likeness.services.people import Enrolled, Merged, PersonSummary, Recognition
+    from likeness.services.videos import ReviewEntry, VideoAdded, VideoDetail, VideoState
+    from likeness.store.events import PhotoMatch
+    from likeness.store.models import FaceRecord, PhotoFace, Video, VideoTag
+    from likeness.store.people import Candidate
+
+
+class ComponentOut(BaseModel):
+    state: Literal["up", "starting", "down", "disabled"]
+    required: bool = Field(description="The service cannot work while it is down")
+    detail: str | None = None
 
 
 class HealthOut(BaseModel):
-    status: str = "healthy"
+    status: Literal["healthy", "starting", "unhealthy"] = Field(
+        description="healthy: every required component is up (HTTP 200); else 503")
     version: str
-    model: str
+    model: str | None = Field(description="The model pack, once loaded")
     onnx_providers: list[str]
-    embedding_dimension: int
+    embedding_dimension: int | None
     det_size: list[int]
+    components: dict[str, ComponentOut] = Field(
+        description="model, database, worker, watcher, grpc")
 
 
 class QualityOut(BaseModel):
@@ -66,20 +93,21 @@ class DetectOut(BaseModel):
 
 class ImageBase64In(BaseModel):
     image_base64: str = Field(description="The image file's bytes, base64-encoded; a "
-                                          "'data:image/...;base64,' prefix is accepted")
+                                          "'data:image/...;base64,' prefix is accepted",
+                              max_length=40_000_000)
 
 
 class PersonIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    external_id: str | None = Field(None, max_length=200,
-                                    description="Your own unique id for the person")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    name: Text = Field(min_length=1, max_length=200)
+    external_id: Text | None = Field(None, max_length=200,
+                                     description="Your own unique id for the person")
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class PersonPatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    external_id: str | None = Field(None, max_length=200)
-    metadata: dict[str, Any] | None = None
+    name: Text | None = Field(None, min_length=1, max_length=200)
+    external_id: Text | None = Field(None, max_length=200)
+    metadata: Metadata | None = None
 
 
 class PersonOut(BaseModel):
@@ -92,9 +120,10 @@ class PersonOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_person(cls, person: Person, face_count: int) -> PersonOut:
+    def of(cls, summary: PersonSummary) -> PersonOut:
+        person = summary.person
         return cls(id=person.id, name=person.name, external_id=person.external_id,
-                   metadata=person.attributes, face_count=face_count,
+                   metadata=person.attributes, face_count=summary.face_count,
                    created_at=person.created_at, updated_at=person.updated_at)
 
 
@@ -106,12 +135,16 @@ class PeoplePage(BaseModel):
 
 
 class MergeIn(BaseModel):
-    source_id: int = Field(description="The person whose faces move; deleted afterwards")
+    source_id: BigId = Field(description="The person whose faces move; deleted afterwards")
 
 
 class MergeOut(BaseModel):
     person: PersonOut
     moved_faces: int
+
+    @classmethod
+    def of(cls, merged: Merged) -> MergeOut:
+        return cls(person=PersonOut.of(merged.person), moved_faces=merged.moved_faces)
 
 
 class StoredFaceOut(BaseModel):
@@ -144,19 +177,37 @@ class EnrolledOut(BaseModel):
 class RegisteredOut(EnrolledOut):
     person: PersonOut
 
+    @classmethod
+    def of(cls, enrolled: Enrolled) -> RegisteredOut:
+        (enrollment,) = enrolled.enrollments
+        return cls(person=PersonOut.of(enrolled.person),
+                   face=StoredFaceOut.from_record(enrollment.face), created=True)
+
 
 class CandidateOut(BaseModel):
     person_id: int
     name: str
     similarity: float
 
+    @classmethod
+    def of(cls, candidate: Candidate) -> CandidateOut:
+        return cls(person_id=candidate.person_id, name=candidate.name,
+                   similarity=round(candidate.similarity, 4))
+
 
 class RecognizedFaceOut(BaseModel):
     bbox: list[float]
     det_score: float
-    decision: str = Field(description="match | review | unknown")
+    decision: Decision
     person: CandidateOut | None = Field(description="The person given to this face")
     candidates: list[CandidateOut]
+
+    @classmethod
+    def of(cls, result: Recognition) -> RecognizedFaceOut:
+        return cls(bbox=result.face.box(), det_score=round(result.face.det_score, 4),
+                   decision=result.decision,
+                   person=CandidateOut.of(result.person) if result.person else None,
+                   candidates=[CandidateOut.of(c) for c in result.candidates])
 
 
 class RecognizeOut(BaseModel):
@@ -171,6 +222,11 @@ class VerifyOut(BaseModel):
     same_person: bool
     threshold: float
 
+    @classmethod
+    def of(cls, result: Comparison) -> VerifyOut:
+        return cls(similarity=round(result.similarity, 4), same_person=result.same_person,
+                   threshold=result.threshold)
+
 
 class VideoPersonOut(BaseModel):
     person_id: int
@@ -179,13 +235,23 @@ class VideoPersonOut(BaseModel):
     first_ms: int
     last_ms: int
     segments: list[list[int]] = Field(description="[start_ms, end_ms] spans")
-    source: str = Field(description="scan | review | retro")
+    source: TagSource
+
+    @classmethod
+    def of(cls, tag: VideoTag, name: str) -> VideoPersonOut:
+        return cls(name=name, **tag_fields(tag))
+
+
+def tag_fields(tag: VideoTag) -> dict[str, Any]:
+    return {"person_id": tag.person_id, "confidence": round(tag.confidence, 4),
+            "first_ms": tag.first_ms, "last_ms": tag.last_ms, "segments": tag.segments,
+            "source": tag.source}
 
 
 class VideoOut(BaseModel):
     id: int
     source: str
-    status: str = Field(description="queued | scanning | done | failed")
+    status: VideoStatus
     error: str | None
     duration_ms: int | None
     fps: float | None
@@ -202,11 +268,34 @@ class VideoOut(BaseModel):
     people: list[VideoPersonOut] | None = None
     tracks: dict[str, int] | None = Field(None, description="tracks by status")
 
+    @classmethod
+    def of(cls, state: VideoState) -> VideoOut:
+        video: Video = state.video
+        return cls(id=video.id, source=video.source, status=video.status, error=video.error,
+                   duration_ms=video.duration_ms, fps=video.fps, width=video.width,
+                   height=video.height, sample_fps=video.sample_fps,
+                   keyframes=video.keyframes, samples_done=video.samples_done,
+                   samples_total=video.samples_total, progress=state.progress,
+                   eta_s=state.eta_s, created_at=video.created_at,
+                   finished_at=video.finished_at)
+
+    @classmethod
+    def detail(cls, detail: VideoDetail) -> VideoOut:
+        out = cls.of(detail.state)
+        out.people = [VideoPersonOut.of(tag, name) for tag, name in detail.people]
+        out.tracks = detail.tracks
+        return out
+
 
 class VideoQueuedOut(BaseModel):
     video: VideoOut
     created: bool = Field(description="false: this content was already registered")
     job_id: int | None
+
+    @classmethod
+    def of(cls, added: VideoAdded) -> VideoQueuedOut:
+        return cls(video=VideoOut.of(added.state), created=added.created,
+                   job_id=added.job_id)
 
 
 class VideoPage(BaseModel):
@@ -218,7 +307,7 @@ class VideoPage(BaseModel):
 
 class ReviewItemOut(BaseModel):
     id: int
-    status: str
+    status: ReviewStatus
     video_id: int
     track_id: int
     person_id: int
@@ -227,6 +316,14 @@ class ReviewItemOut(BaseModel):
     first_ms: int
     last_ms: int
     thumbnail_url: str
+
+    @classmethod
+    def of(cls, entry: ReviewEntry) -> ReviewItemOut:
+        item, track = entry.item, entry.track
+        return cls(id=item.id, status=item.status, video_id=track.video_id,
+                   track_id=track.id, person_id=item.person_id, name=entry.name,
+                   similarity=round(item.similarity, 4), first_ms=track.first_ms,
+                   last_ms=track.last_ms, thumbnail_url=f"/tracks/{track.id}/thumbnail")
 
 
 class ReviewPage(BaseModel):
@@ -240,12 +337,17 @@ class PersonVideoOut(VideoPersonOut):
     video_id: int
     video_source: str
 
+    @classmethod
+    def tagged(cls, name: str, tag: VideoTag, video: Video) -> PersonVideoOut:
+        return cls(name=name, video_id=video.id, video_source=video.source,
+                   **tag_fields(tag))
+
 
 # ---------------------------------------------------------------- events and photos
 
 class EventIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    name: Text = Field(min_length=1, max_length=200)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class EventOut(BaseModel):
@@ -255,6 +357,12 @@ class EventOut(BaseModel):
     created_at: datetime
     photos: int
     faces: int
+
+    @classmethod
+    def of(cls, summary: EventSummary) -> EventOut:
+        event = summary.event
+        return cls(id=event.id, name=event.name, metadata=event.attributes,
+                   created_at=event.created_at, photos=summary.photos, faces=summary.faces)
 
 
 class EventPage(BaseModel):
@@ -270,25 +378,44 @@ class PhotoFaceOut(BaseModel):
                                                  "embedding")
     det_score: float | None
 
+    @classmethod
+    def of(cls, face: PhotoFace) -> PhotoFaceOut:
+        return cls(id=face.id, bbox=face.bbox, det_score=face.det_score)
+
 
 class PhotoOut(BaseModel):
     id: int = Field(description="Likeness's id of the photo (GET /photos/{id}/annotated)")
     photo_id: str = Field(description="The caller's id of the photo")
     event_id: int | None
-    source: str = Field(description="upload, url or embedding")
+    source: PhotoSource
     source_url: str | None
-    status: str = Field(description="ready; pending while a URL is downloaded; failed")
+    status: PhotoStatus = Field(description="ready; pending while a URL is downloaded; "
+                                            "failed")
     error: str | None
     width: int | None
     height: int | None
     faces: list[PhotoFaceOut]
     created_at: datetime
 
+    @classmethod
+    def of(cls, entry: PhotoEntry | Ingested) -> PhotoOut:
+        photo = entry.photo
+        return cls(id=photo.id, photo_id=photo.photo_key, event_id=photo.event_id,
+                   source=photo.source, source_url=photo.source_url, status=photo.status,
+                   error=photo.error, width=photo.width, height=photo.height,
+                   created_at=photo.created_at,
+                   faces=[PhotoFaceOut.of(f) for f in entry.faces])
+
 
 class IngestedOut(BaseModel):
     photo: PhotoOut
     created: bool = Field(description="false: the event already held this photo_id")
     job_id: int | None = Field(None, description="The download job of an image_url")
+
+    @classmethod
+    def of(cls, ingested: Ingested) -> IngestedOut:
+        return cls(photo=PhotoOut.of(ingested), created=ingested.created,
+                   job_id=ingested.job_id)
 
 
 class PhotoPage(BaseModel):
@@ -304,7 +431,18 @@ class PhotoMatchOut(BaseModel):
     similarity: float = Field(description="Of the photo's face most like the query")
     bbox: list[float] | None = Field(description="That face's box")
 
+    @classmethod
+    def of(cls, match: PhotoMatch) -> PhotoMatchOut:
+        return cls(photo=match.photo_id, photo_id=match.photo_key,
+                   similarity=round(match.similarity, 5), bbox=match.bbox)
+
 
 class MatchOut(BaseModel):
     threshold: float
     matches: list[PhotoMatchOut]
+
+
+def page_of(kind: Any, page: Page[Any], item: Any) -> Any:
+    """A page of results as the page schema `kind`, each item formatted by `item`."""
+    return kind(items=[item(x) for x in page.items], total=page.total, limit=page.limit,
+                offset=page.offset)

@@ -1,4 +1,8 @@
-"""What every CLI command shares: consoles, errors, settings, the engine and database."""
+"""What every CLI command shares: consoles, errors, settings, the engine and database.
+
+Imports here and in the command modules stay light: `likeness --help` loads only Typer
+and these modules, and a command imports what it needs (numpy, ONNX Runtime, SQLAlchemy,
+...) when it runs (tests/cli/test_imports.py keeps it so)."""
 
 from __future__ import annotations
 
@@ -8,19 +12,22 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from likeness.config import Settings
-from likeness.engine import FaceEngine
 from likeness.errors import LikenessError
-from likeness.media import ImageLimits, decode_image
-from likeness.store import Database
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from likeness.config import Settings
+    from likeness.engine import FaceEngine
+    from likeness.media import ImageLimits
+    from likeness.store import Database
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,12 +57,16 @@ def configure_logging(settings: Settings) -> None:
 
 
 def load_engine(settings: Settings) -> FaceEngine:
+    from likeness.engine import FaceEngine
+
     with failing_on_errors():
         return FaceEngine.from_settings(settings)
 
 
 @contextmanager
 def open_database(settings: Settings) -> Iterator[Database]:
+    from likeness.store import Database
+
     with failing_on_errors():
         database = Database.open(settings)
     try:
@@ -65,10 +76,14 @@ def open_database(settings: Settings) -> Iterator[Database]:
 
 
 def limits(settings: Settings) -> ImageLimits:
+    from likeness.media import ImageLimits
+
     return ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
 
 
 def read_image(path: Path, image_limits: ImageLimits) -> np.ndarray:
+    from likeness.media import decode_image
+
     return decode_image(read_bytes(path), image_limits)
 
 
@@ -102,6 +117,14 @@ def loaded_batches(items: Sequence[T], load: Callable[[T], R], threads: int = 2
 
 
 def progress_bar(total: int) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=err_console, disable=total < 2)
 
@@ -113,3 +136,10 @@ def report_unreadable(path: Path, error: LikenessError, as_json: bool, table: Ta
     else:
         table.add_row(str(path), "-", f"[red]{error}[/]",
                       *[""] * (len(table.columns) - 3))
+
+
+def get_settings() -> Settings:
+    """likeness.config.get_settings, its pydantic imports paid when a command runs."""
+    from likeness.config import get_settings as settings
+
+    return settings()

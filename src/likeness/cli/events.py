@@ -7,36 +7,40 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
-import numpy as np
 import typer
-from rich.table import Column, Table
-from sqlalchemy.orm import Session
 
 from likeness.cli.common import (
     configure_logging,
     console,
     fail,
     failing_on_errors,
+    get_settings,
     load_engine,
     loaded_batches,
     open_database,
     progress_bar,
     read_bytes,
 )
-from likeness.config import get_settings
 from likeness.errors import LikenessError
-from likeness.media import decode_image
-from likeness.media.fetch import FetchPolicy, fetch
-from likeness.media.image import IMAGE_SUFFIXES
-from likeness.services.events import EventService, ImageInput
-from likeness.storage import ObjectStorage
-from likeness.store import events as store
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sqlalchemy.orm import Session
+
+    from likeness.media.fetch import FetchPolicy
+    from likeness.services.events import EventService, ImageInput
 
 events_app = typer.Typer(help="List and remove events.", no_args_is_help=True)
 
-Source = tuple[str, Callable[[], bytes]]  # the photo id and how to get its bytes
+
+class Source(NamedTuple):
+    """A photo to ingest: its id, how to get its bytes, and the URL it comes from."""
+
+    key: str  # the path inside the folder, or the URL
+    get: Callable[[], bytes]
+    url: str | None = None  # None: a file of the folder
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +51,8 @@ def register(app: typer.Typer) -> None:
 
 def _event_id(session: Session, event: str) -> int:
     """EVENT is an id, or a name: the event of that name, created if there is none."""
+    from likeness.store import events as store
+
     if event.isdigit():
         return store.get_event(session, int(event)).id
     found = store.events_named(session, event)
@@ -63,20 +69,29 @@ def _event_id(session: Session, event: str) -> int:
 def sources_of(source: Path, policy: FetchPolicy) -> list[Source]:
     """A folder's images (photo id: the path inside it), or a text file of URLs, one a
     line (photo id: the URL)."""
+    from likeness.media.fetch import fetch
+    from likeness.media.image import IMAGE_SUFFIXES
+
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*")
                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        return [(p.relative_to(source).as_posix(), lambda p=p: read_bytes(p)) for p in paths]
+        return [Source(p.relative_to(source).as_posix(), lambda p=p: read_bytes(p))
+                for p in paths]
     lines = read_bytes(source).decode("utf-8", errors="replace").splitlines()
     urls = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    return [(url, lambda url=url: fetch(url, policy)) for url in dict.fromkeys(urls)]
+    return [Source(url, lambda url=url: fetch(url, policy), url) for url in dict.fromkeys(urls)]
 
 
 def _load(source: Source, service: EventService) -> tuple[ImageInput, np.ndarray]:
-    """A photo read (or downloaded) and decoded."""
-    key, get = source
-    data = get()
-    return ImageInput(key, data, "upload"), decode_image(data, service.limits)
+    """A photo read (or downloaded) and decoded; a downloaded one is stored as from its
+    URL, as the HTTP API stores it."""
+    from likeness.media import decode_image
+    from likeness.services.events import ImageInput
+
+    data = source.get()
+    origin = "upload" if source.url is None else "url"
+    return (ImageInput(source.key, data, origin, source.url),
+            decode_image(data, service.limits))
 
 
 def ingest(
@@ -86,6 +101,12 @@ def ingest(
 ) -> None:
     """Add photos to an event, every face of each. Resumable: photo ids already stored
     are skipped (a folder's photo id is the path inside it; a URL's is the URL)."""
+    from rich.table import Column, Table
+
+    from likeness.services.events import EventService
+    from likeness.storage import ObjectStorage
+    from likeness.store import events as store
+
     settings = get_settings()
     service = EventService.from_settings(load_engine(settings),
                                          ObjectStorage.from_settings(settings), settings)
@@ -96,17 +117,17 @@ def ingest(
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
         event_id = _event_id(session, event)
-        done = store.stored_keys(session, event_id, [key for key, _ in sources])
+        done = store.stored_keys(session, event_id, [s.key for s in sources])
         session.commit()
-        todo = [s for s in sources if s[0] not in done]
+        todo = [s for s in sources if s.key not in done]
         counts["skipped"] = len(sources) - len(todo)
         with progress_bar(len(todo)) as progress:
             task = progress.add_task(f"event {event_id}", total=len(todo))
             for batch in loaded_batches(todo, partial(_load, service=service), threads=4):
                 loaded = []
-                for (key, _), result in batch:
+                for photo, result in batch:
                     if isinstance(result, LikenessError):
-                        failures.add_row(key, str(result))
+                        failures.add_row(photo.key, str(result))
                     else:
                         loaded.append(result)
                 for result in service.ingest_decoded(session, event_id, loaded):
@@ -122,6 +143,10 @@ def ingest(
 
 @events_app.command("list")
 def list_events() -> None:
+    from rich.table import Table
+
+    from likeness.store import events as store
+
     settings = get_settings()
     table = Table("id", "name", "photos", "faces", "created")
     with open_database(settings) as database, database.session() as session:
@@ -136,12 +161,14 @@ def list_events() -> None:
 @events_app.command("rm")
 def remove_event(event_id: Annotated[int, typer.Argument(help="Event id")]) -> None:
     """Delete an event, its photos, faces and stored files."""
+    from likeness.services.events import EventRecords
+    from likeness.storage import ObjectStorage
+
     settings = get_settings()
-    service = EventService.from_settings(load_engine(settings),
-                                         ObjectStorage.from_settings(settings), settings)
+    records = EventRecords(ObjectStorage.from_settings(settings))
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
-        service.delete_event(session, event_id)
+        records.delete_event(session, event_id)
     console.print(f"event {event_id} deleted")
 
 
@@ -150,6 +177,7 @@ def grpc_server(port: Annotated[int | None, typer.Option(help="gRPC port (defaul
                 = None) -> None:
     """Serve the gRPC API (ProcessPhoto, Health) alone."""
     from likeness.rpc.server import GrpcServer
+    from likeness.storage import ObjectStorage
 
     settings = get_settings()
     configure_logging(settings)

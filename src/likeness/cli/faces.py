@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import cv2
-import numpy as np
 import typer
-from rich.table import Column, Table
 
-from likeness.api.schemas import FaceOut
 from likeness.cli.common import (
     configure_logging,
     console,
     fail,
     failing_on_errors,
+    get_settings,
     limits,
     load_engine,
     loaded_batches,
@@ -25,14 +22,12 @@ from likeness.cli.common import (
     read_image,
     report_unreadable,
 )
-from likeness.config import get_settings
-from likeness.engine.catalog import LICENCE
-from likeness.engine.packs import available_packs, resolve_pack
-from likeness.engine.runtime import choose_providers
 from likeness.errors import LikenessError
-from likeness.media import ImageLimits
-from likeness.media.draw import draw_faces
-from likeness.services import faces as face_service
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from likeness.media import ImageLimits
 
 
 def register(app: typer.Typer) -> None:
@@ -48,6 +43,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     import uvicorn
 
     from likeness.api import create_app
+    from likeness.engine.packs import resolve_pack
+    from likeness.engine.runtime import choose_providers
 
     settings = get_settings()
     updates = {k: v for k, v in {"host": host, "port": port, "grpc_port": grpc_port}.items()
@@ -87,6 +84,13 @@ def detect(
     include_embedding: Annotated[bool, typer.Option(help="Embeddings in --json")] = True,
 ) -> None:
     """Find the faces in images."""
+    import cv2
+    import numpy as np
+    from rich.table import Column, Table
+
+    from likeness.api.schemas import FaceOut
+    from likeness.media.draw import draw_faces
+
     settings = get_settings()
     engine = load_engine(settings)
     if draw is not None:
@@ -108,7 +112,8 @@ def detect(
                 faces = results[path]
                 if as_json:
                     record = {"file": str(path),
-                              "faces": [FaceOut.from_face(f).model_dump() for f in faces],
+                              "faces": [FaceOut.from_face(f).model_dump(mode="json")
+                                        for f in faces],
                               "image_width": image.shape[1], "image_height": image.shape[0]}
                     print(json.dumps(record), flush=True)
                 else:
@@ -133,6 +138,8 @@ def compare(
         help="Same-person threshold; default: calibrated for the model pack")] = None,
 ) -> None:
     """Are the largest faces of two images the same person?"""
+    from likeness.services import faces as face_service
+
     settings = get_settings()
     with failing_on_errors():
         first = read_image(image_a, limits(settings))
@@ -152,6 +159,11 @@ def compare(
 
 def models() -> None:
     """List the model packs this machine can see, their files, sizes and licence."""
+    from rich.table import Table
+
+    from likeness.engine.catalog import LICENCE
+    from likeness.engine.packs import available_packs
+
     settings = get_settings()
     packs = available_packs(settings.model_dir)
     if not packs:

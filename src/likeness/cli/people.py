@@ -6,16 +6,14 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import cv2
 import typer
-from rich.table import Column, Table
-from sqlalchemy.orm import Session
 
 from likeness.cli.common import (
     console,
     failing_on_errors,
+    get_settings,
     limits,
     load_engine,
     open_database,
@@ -24,15 +22,16 @@ from likeness.cli.common import (
     report_unreadable,
 )
 from likeness.cli.faces import decoded_batches, unique_output
-from likeness.config import get_settings
 from likeness.errors import LikenessError
-from likeness.media.draw import draw_faces
-from likeness.services import calibration
-from likeness.services.people import FaceChoice, PeopleService, Upload, label
-from likeness.services.videos import VideoService
-from likeness.store import people as store
-from likeness.store import search_index
-from likeness.store.models import Person
+
+if TYPE_CHECKING:
+
+    pass
+
+# likeness.store.search_index's defaults, for `db reindex --help` without importing
+# SQLAlchemy (tests/cli/test_imports.py checks they agree).
+DEFAULT_SHARDS = 2
+FACES_PER_LIST = 250
 
 people_app = typer.Typer(help="List, show and remove people.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -45,16 +44,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
-def _person_named(session: Session, name: str) -> Person | None:
-    """The one person called `name`, or None; several is an error."""
-    matches = store.people_named(session, name)
-    if len(matches) > 1:
-        ids = ", ".join(str(p.id) for p in matches)
-        raise LikenessError(f"{len(matches)} people are called {name!r} (ids {ids}); "
-                            "use --id to choose")
-    return matches[0] if matches else None
-
-
 def enroll(
     name: Annotated[str, typer.Argument(help="The person's name (created if new)")],
     images: Annotated[list[Path], typer.Argument(help="Photos of the person")],
@@ -63,25 +52,21 @@ def enroll(
     = None,
     largest: Annotated[bool, typer.Option(help="Take the largest face of group photos")] = False,
 ) -> None:
-    """Enroll photos of one person, all or nothing."""
+    """Enroll photos of one person, all or nothing; then look for them in the videos
+    already scanned."""
+    from likeness.services.people import FaceChoice, PeopleService, Upload
+
     settings = get_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
-        person = store.get_person(session, person_id) if person_id is not None \
-            else _person_named(session, name)
         uploads = [Upload(str(p), read_bytes(p)) for p in images]
-        choice = FaceChoice(face_index, largest)
-        if person is None:  # a new person exists only with their faces
-            person, results = service.register(session, name, uploads, choice)
-        else:
-            results = service.enroll(session, person.id, uploads, choice)
-        found = VideoService.from_settings(service.engine, settings).retro_match(
-            session, person.id) if any(r.created for r in results) else None
-    new = sum(r.created for r in results)
-    console.print(f"{person.name} (id {person.id}): {new} face(s) enrolled, "
-                  f"{len(results) - new} already stored")
-    if found is not None and (found.tagged_videos or found.review_items):
+        enrolled = service.enroll_or_register(session, name, uploads,
+                                              FaceChoice(face_index, largest), person_id)
+    person, found = enrolled.person.person, enrolled.found
+    console.print(f"{person.name} (id {person.id}): {enrolled.new_faces} face(s) enrolled, "
+                  f"{len(enrolled.enrollments) - enrolled.new_faces} already stored")
+    if found.tagged_videos or found.review_items:
         console.print(f"found in {found.tagged_videos} scanned video(s); "
                       f"{found.review_items} track(s) sent to review")
 
@@ -93,9 +78,13 @@ def enroll_dir(
 ) -> None:
     """Enroll a folder per person. Re-running skips what is stored; a rejected photo is
     reported and the rest go on."""
+    from rich.table import Column, Table
+
+    from likeness.services import calibration
+    from likeness.services.people import FaceChoice, PeopleService, Upload
+
     settings = get_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
-    videos = VideoService.from_settings(service.engine, settings)
     people = calibration.labelled_photos(directory)
     total = sum(len(photos) for photos in people.values())
     table = Table("person", "id", "enrolled", "already stored",
@@ -104,29 +93,18 @@ def enroll_dir(
             progress_bar(total) as progress:
         task = progress.add_task("enrolling", total=total)
         for name, photos in people.items():
-            counts, rejected = [0, 0], []
             try:
-                person = _person_named(session, name)
-            except LikenessError as exc:
+                report = service.enroll_each(
+                    session, name, [Upload(path.name, read_bytes(path)) for path in photos],
+                    FaceChoice(largest=largest), lambda: progress.advance(task))
+            except LikenessError as exc:  # several people of that name
+                session.rollback()
                 table.add_row(name, "-", "0", "0", str(exc))
                 progress.advance(task, len(photos))
                 continue
-            for path in photos:
-                upload, choice = Upload(path.name, read_bytes(path)), FaceChoice(largest=largest)
-                try:
-                    if person is None:  # created with their first accepted photo
-                        person, (result,) = service.register(session, name, [upload], choice)
-                    else:
-                        (result,) = service.enroll(session, person.id, [upload], choice)
-                    counts[0 if result.created else 1] += 1
-                except LikenessError as exc:
-                    session.rollback()
-                    rejected.append(f"{path.name}: {exc}")
-                progress.advance(task)
-            if counts[0]:  # new faces: look for them in the videos already scanned
-                videos.retro_match(session, person.id)
-            table.add_row(name, str(person.id) if person else "-", str(counts[0]),
-                          str(counts[1]), "\n".join(rejected) or "-")
+            refused = "\n".join(f"{photo}: {why}" for photo, why in report.refused)
+            table.add_row(name, str(report.person.person.id) if report.person else "-",
+                          str(report.created), str(report.already_stored), refused or "-")
     console.print(table)
 
 
@@ -137,6 +115,13 @@ def identify(
     top_k: Annotated[int, typer.Option(min=1, help="Candidates per face")] = 3,
 ) -> None:
     """Who is in these photos?"""
+    import cv2
+    from rich.table import Column, Table
+
+    from likeness.api.schemas import RecognizedFaceOut
+    from likeness.media.draw import draw_faces
+    from likeness.services.people import PeopleService, label
+
     settings = get_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
     if draw is not None:
@@ -152,17 +137,10 @@ def identify(
                     report_unreadable(path, image, as_json, table)
                     continue
                 results = service.recognize(session, image, top_k=top_k)
-                if as_json:
-                    print(json.dumps({"file": str(path), "faces": [{
-                        "bbox": [round(float(v), 1) for v in r.face.bbox],
-                        "decision": r.decision,
-                        "person": {"id": r.person.person_id, "name": r.person.name,
-                                   "similarity": round(r.person.similarity, 4)}
-                        if r.person else None,
-                        "candidates": [{"id": c.person_id, "name": c.name,
-                                        "similarity": round(c.similarity, 4)}
-                                       for c in r.candidates]} for r in results]}),
-                          flush=True)
+                if as_json:  # the faces as HTTP's /recognize gives them
+                    print(json.dumps({"file": str(path), "faces": [
+                        RecognizedFaceOut.of(r).model_dump(mode="json") for r in results]}),
+                        flush=True)
                 for r in results:
                     best = r.person or (r.candidates[0] if r.candidates else None)
                     table.add_row(str(path), str([round(float(v)) for v in r.face.bbox]),
@@ -182,6 +160,10 @@ def list_people(name: Annotated[str | None, typer.Option(help="Part of the name"
                 limit: Annotated[int, typer.Option(min=1)] = 100,
                 offset: Annotated[int, typer.Option(min=0)] = 0) -> None:
     """List people with how many faces each has."""
+    from rich.table import Table
+
+    from likeness.store import people as store
+
     settings = get_settings()
     with open_database(settings) as database, database.session() as session:
         people, total = store.list_people(session, name_contains=name, limit=limit,
@@ -198,6 +180,10 @@ def list_people(name: Annotated[str | None, typer.Option(help="Part of the name"
 @people_app.command("show")
 def show_person(person_id: Annotated[int, typer.Argument(help="Person id")]) -> None:
     """A person and their enrolled faces."""
+    from rich.table import Table
+
+    from likeness.store import people as store
+
     settings = get_settings()
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
@@ -220,6 +206,8 @@ def remove_person(person_id: Annotated[int, typer.Argument(help="Person id")],
                   yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False
                   ) -> None:
     """Delete a person with all their faces, embeddings and crops."""
+    from likeness.store import people as store
+
     settings = get_settings()
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
@@ -243,6 +231,8 @@ def upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """The gallery's size and how its faces are indexed for search."""
+    from likeness.store import search_index
+
     with open_database(get_settings()) as database, database.engine.connect() as connection:
         faces = search_index.count_faces(connection)
         layout = search_index.current_layout(connection)
@@ -259,14 +249,16 @@ def db_reindex(
         help="hnsw or ivfflat; default: by the gallery's size")] = None,
     shards: Annotated[int | None, typer.Option(
         min=1, max=64, help="Partial indexes searched in parallel (default 1 for hnsw, "
-                            f"{search_index.DEFAULT_SHARDS} for ivfflat)")] = None,
+                            f"{DEFAULT_SHARDS} for ivfflat)")] = None,
     lists: Annotated[int | None, typer.Option(
         min=1, max=32768, help=f"IVFFlat lists per shard (default: a list per "
-                               f"{search_index.FACES_PER_LIST} faces)")] = None,
+                               f"{FACES_PER_LIST} faces)")] = None,
     memory: Annotated[str, typer.Option(help="maintenance_work_mem for the build")] = "2GB",
 ) -> None:
     """Rebuild the faces' search index for today's gallery (IVFFlat learns its cells from
     the faces it is built on). Searches and enrollments go on meanwhile."""
+    from likeness.store import search_index
+
     if kind not in (None, "hnsw", "ivfflat"):
         raise typer.BadParameter("--kind is hnsw or ivfflat")
     if not re.fullmatch(r"\d+(kB|MB|GB)", memory):
@@ -289,6 +281,10 @@ def calibrate(
 ) -> None:
     """Measure thresholds on labelled photos: TAR at FAR 1e-2/1e-3/1e-4, EER, and
     suggested match and review thresholds."""
+    from rich.table import Table
+
+    from likeness.services import calibration
+
     settings = get_settings()
     engine = load_engine(settings)
     total = sum(len(p) for p in calibration.labelled_photos(directory).values())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import signal
@@ -11,23 +10,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from likeness.cli.common import (
     configure_logging,
     console,
     failing_on_errors,
+    get_settings,
     load_engine,
     open_database,
     progress_bar,
 )
-from likeness.config import get_settings
 from likeness.errors import LikenessError
-from likeness.jobs.queue import JobQueue, WorkerRuntime
-from likeness.jobs.watch import FolderWatcher
-from likeness.services.videos import ScanOptions, VideoService
-from likeness.storage import ObjectStorage
-from likeness.store import videos as store
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +42,11 @@ def scan(
     = False,
 ) -> None:
     """Scan videos here and now (no queue): who appears when."""
+    from rich.table import Table
+
+    from likeness.services.videos import ScanOptions, VideoRecords, VideoService
+    from likeness.store import videos as store
+
     settings = get_settings()
     service = VideoService.from_settings(load_engine(settings), settings)
     options = ScanOptions(fps or settings.video_fps, keyframes)
@@ -57,9 +55,9 @@ def scan(
         for path in videos:
             try:
                 with database.session() as session:
-                    video, created = service.register(session, path, str(path), options)
+                    video, created = VideoRecords.register(session, path, str(path), options)
                     if not created:  # scanned before: now with these options
-                        service.set_options(session, video.id, options)
+                        VideoRecords.set_options(session, video.id, options)
                 with progress_bar(2) as progress:
                     task = progress.add_task(path.name, total=video.samples_total)
                     video = service.scan(database.sessions, video.id,
@@ -96,6 +94,11 @@ def scan(
 def worker() -> None:
     """Run scan jobs from the queue until interrupted; run as many as you like, on any
     machine that reaches the database."""
+    import asyncio
+
+    from likeness.jobs.queue import JobQueue, WorkerRuntime
+    from likeness.storage import ObjectStorage
+
     settings = get_settings()
     configure_logging(settings)
     engine = load_engine(settings)
@@ -123,6 +126,9 @@ def watch(
 ) -> None:
     """Queue a scan for each new video file of a folder, once it has stopped growing;
     files already scanned (same content) are skipped. Workers do the scans."""
+    from likeness.jobs.queue import JobQueue
+    from likeness.jobs.watch import FolderWatcher
+
     settings = get_settings()
     configure_logging(settings)
     with open_database(settings) as database, failing_on_errors():

@@ -10,7 +10,7 @@ from likeness.config import Settings
 from likeness.errors import LikenessError
 from likeness.jobs.queue import JobQueue
 from likeness.media.video import VIDEO_SUFFIXES
-from likeness.services.videos import ScanOptions, VideoService
+from likeness.services.videos import ScanOptions, VideoRecords
 from likeness.store import Database
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class FolderWatcher:
             self._taken.add(path)
             try:
                 with self.database.session() as session:
-                    video, created = VideoService.register(session, path, str(path),
+                    video, created = VideoRecords.register(session, path, str(path),
                                                            self.options)
             except LikenessError as exc:
                 log.warning("watch folder: skipping %s: %s", path, exc)
@@ -69,6 +69,10 @@ class FolderWatcher:
     def start(self) -> None:
         log.info("watching %s for new videos", self.directory)
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()

@@ -114,13 +114,20 @@ class GrpcServer:
             ("grpc.max_receive_message_length", size)])
         pb_grpc.add_LikenessServicer_to_server(
             LikenessServicer(engine, database, settings, storage), self._server)
+        self._serving = False
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"gRPC cannot listen on {host}:{port}")
 
     def start(self) -> None:
         self._server.start()
+        self._serving = True
         log.info("gRPC on port %d", self.port)
 
+    @property
+    def alive(self) -> bool:
+        return self._serving
+
     def stop(self, grace: float = 5) -> None:
+        self._serving = False
         self._server.stop(grace).wait()

@@ -1,6 +1,11 @@
-"""Event use cases: ingest photos (upload, URL, precomputed embedding, bulk) and find a
+"""Event use cases. `EventRecords` works on the database and object storage alone:
+events, their photos, deletion, and recording a photo URL for a download job.
+`EventService` infers: ingest photos (upload, URL, precomputed embedding, bulk) and find a
 guest's photos from one selfie. Inference and downloads run outside transactions; each
-photo is stored with all its faces in one transaction, once per (event, photo id)."""
+photo is stored with all its faces in one transaction, once per (event, photo key).
+
+Names: a photo's `photo_key` is the caller's id for it (the API calls it `photo_id`);
+`Photo.id` is ours."""
 
 from __future__ import annotations
 
@@ -8,20 +13,25 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from likeness.config import Settings
-from likeness.engine import Face, FaceEngine
-from likeness.errors import Conflict, FetchFailed, InvalidInput, LikenessError
+from likeness.enums import PhotoSource, PhotoStatus
+from likeness.errors import Conflict, FetchFailed, InvalidInput, LikenessError, NotFound
 from likeness.media import ImageLimits, decode_image, sniff_format
 from likeness.media.fetch import FetchPolicy, check_url, fetch
 from likeness.media.image import FILE_TYPES
 from likeness.services.faces import largest_face, verify_threshold
+from likeness.services.pages import Page
 from likeness.storage import ObjectStorage
 from likeness.store import events as store
-from likeness.store.models import EMBEDDING_DIMENSION, Photo, PhotoFace
+from likeness.store.models import EMBEDDING_DIMENSION, Event, Photo, PhotoFace
+
+if TYPE_CHECKING:
+    from likeness.engine import Face, FaceEngine
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +39,24 @@ MAX_PHOTO_KEY = 500
 
 
 @dataclass(frozen=True, slots=True)
+class EventSummary:
+    event: Event
+    photos: int
+    faces: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoEntry:
+    photo: Photo
+    faces: list[PhotoFace]
+
+
+@dataclass(frozen=True, slots=True)
 class Ingested:
     photo: Photo
     faces: list[PhotoFace]
-    created: bool  # False: the event already had this photo id
+    created: bool  # False: the event already had this photo key
+    job_id: int | None = None  # the download job of a photo given by URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +65,7 @@ class ImageInput:
 
     photo_key: str
     data: bytes
-    source: str = "upload"  # upload | url
+    source: PhotoSource = PhotoSource.UPLOAD
     source_url: str | None = None
 
 
@@ -71,14 +95,107 @@ def face_rows(faces: Sequence[Face], photo: Photo, model: str) -> list[dict]:
              "bbox": face.box(), "landmarks": face.points()} for face in faces]
 
 
+class PhotoQueue(Protocol):
+    def defer_photo_url(self, photo_id: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class EventRecords:
+    """Events and their photos, without the model."""
+
+    storage: ObjectStorage
+    fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
+    queue: PhotoQueue | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_settings(cls, storage: ObjectStorage, settings: Settings,
+                      queue: PhotoQueue | None = None) -> EventRecords:
+        return cls(storage, FetchPolicy.from_settings(settings), queue)
+
+    def create(self, session: Session, name: str, attributes: dict[str, Any] | None = None
+               ) -> EventSummary:
+        event = store.create_event(session, name, attributes)
+        session.commit()
+        return EventSummary(event, 0, 0)
+
+    def get(self, session: Session, event_id: int) -> EventSummary:
+        event = store.get_event(session, event_id)
+        return EventSummary(event, *store.event_counts(session, [event_id])[event_id])
+
+    def page(self, session: Session, *, limit: int = 50, offset: int = 0
+             ) -> Page[EventSummary]:
+        events, total = store.list_events(session, limit=limit, offset=offset)
+        counts = store.event_counts(session, [e.id for e in events])
+        return Page([EventSummary(e, *counts[e.id]) for e in events], total, limit, offset)
+
+    def photos(self, session: Session, event_id: int, *, limit: int = 50, offset: int = 0
+               ) -> Page[PhotoEntry]:
+        store.get_event(session, event_id)
+        photos, total = store.list_photos(session, event_id, limit=limit, offset=offset)
+        faces = store.faces_of_photos(session, [p.id for p in photos])
+        return Page([PhotoEntry(p, faces[p.id]) for p in photos], total, limit, offset)
+
+    def photo(self, session: Session, event_id: int, photo_id: int) -> PhotoEntry:
+        photo = store.get_photo(session, photo_id, event_id=event_id)
+        return PhotoEntry(photo, store.faces_of_photos(session, [photo.id])[photo.id])
+
+    def request_url(self, session: Session, event_id: int | None, photo_key: str, url: str
+                    ) -> Ingested:
+        """Record a photo to download (status pending) and queue its download job. The
+        URL is checked now, so a refused one fails the request rather than the job."""
+        check_photo_key(photo_key)
+        check_url(url, self.fetch_policy)
+        if event_id is not None:
+            store.get_event(session, event_id)
+        photo, created = store.add_photo(session, {
+            "event_id": event_id, "photo_key": photo_key, "source": PhotoSource.URL,
+            "source_url": url, "status": PhotoStatus.PENDING})
+        session.commit()
+        job_id = None
+        if (created or photo.status == PhotoStatus.FAILED) and self.queue is not None:
+            job_id = self.queue.defer_photo_url(photo.id)
+        faces = store.faces_of_photos(session, [photo.id])[photo.id]
+        return Ingested(photo, faces, created, job_id)
+
+    def delete_event(self, session: Session, event_id: int) -> None:
+        """Rows first, in one transaction; then the stored files (a file left behind by a
+        storage failure is an orphan, never a dangling row)."""
+        locations = store.delete_event(session, event_id)
+        session.commit()
+        self._remove(locations)
+
+    def delete_photo(self, session: Session, event_id: int, photo_id: int) -> None:
+        locations = store.delete_photo(session, photo_id, event_id)
+        session.commit()
+        self._remove(locations)
+
+    def _remove(self, locations: Sequence[str]) -> None:
+        for location in locations:
+            try:
+                self.storage.delete(location)
+            except LikenessError as exc:
+                log.warning("could not delete %s: %s", location, exc)
+
+    def annotated_image(self, session: Session, photo_id: int) -> bytes:
+        """The annotated copy of a processed photo, from whichever backend holds it."""
+        photo = store.get_photo(session, photo_id)
+        session.commit()
+        if photo.annotated_location is None:
+            raise NotFound(f"photo {photo_id} has no annotated image: only photos processed "
+                           "with ProcessPhoto have one")
+        return self.storage.get(photo.annotated_location)
+
+
 @dataclass(frozen=True)
 class EventService:
+    """The event use cases that need the model."""
+
     engine: FaceEngine
     storage: ObjectStorage
     limits: ImageLimits = field(default_factory=ImageLimits)
     fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
     keep_originals: bool = False
-    match_threshold: float | None = None  # None: the pack's verify threshold
+    verify_threshold: float | None = None  # of a selfie match; None: the pack's
 
     @classmethod
     def from_settings(cls, engine: FaceEngine, storage: ObjectStorage, settings: Settings
@@ -106,7 +223,8 @@ class EventService:
                  for item in inputs}
         session.commit()  # no transaction stays open through inference
         fresh = [item for item in inputs
-                 if known[item.photo_key] is None or known[item.photo_key].status != "ready"]
+                 if known[item.photo_key] is None
+                 or known[item.photo_key].status != PhotoStatus.READY]
         images = [decode_image(item.data, self.limits) for item in fresh]
         stored = {result.photo.photo_key: result for result in self.ingest_decoded(
             session, event_id, list(zip(fresh, images, strict=True)))}
@@ -137,11 +255,11 @@ class EventService:
                   "source_url": item.source_url,
                   "image_sha256": hashlib.sha256(item.data).hexdigest(),
                   "width": int(image.shape[1]), "height": int(image.shape[0]),
-                  "status": "ready", "error": None}
+                  "status": PhotoStatus.READY, "error": None}
         photo, created = store.add_photo(session, values)
         if not created:
             photo = store.get_photo(session, photo.id, lock=True)
-            if photo.status == "ready":  # stored earlier, or meanwhile by another request
+            if photo.status == PhotoStatus.READY:  # stored earlier, or meanwhile by another request
                 session.commit()
                 _same_content(photo, item.data)
                 return Ingested(photo, self._faces(session, photo), created=False)
@@ -170,7 +288,7 @@ class EventService:
         vector = normalized_embedding(embedding)
         store.get_event(session, event_id)
         photo, created = store.add_photo(session, {
-            "event_id": event_id, "photo_key": photo_key, "source": "embedding"})
+            "event_id": event_id, "photo_key": photo_key, "source": PhotoSource.EMBEDDING})
         if created:
             store.add_photo_faces(session, [{
                 "photo_id": photo.id, "event_id": event_id, "embedding": vector,
@@ -178,27 +296,12 @@ class EventService:
         session.commit()
         return Ingested(photo, self._faces(session, photo), created)
 
-    def request_url(self, session: Session, event_id: int | None, photo_key: str, url: str
-                    ) -> tuple[Photo, bool]:
-        """Record a photo to download (status pending); (the photo, whether the caller
-        should queue its download). The URL is checked now, so a refused one fails the
-        request rather than the job."""
-        check_photo_key(photo_key)
-        check_url(url, self.fetch_policy)
-        if event_id is not None:
-            store.get_event(session, event_id)
-        photo, created = store.add_photo(session, {
-            "event_id": event_id, "photo_key": photo_key, "source": "url",
-            "source_url": url, "status": "pending"})
-        session.commit()
-        return photo, created or photo.status == "failed"
-
     def complete_url(self, session: Session, photo_id: int, *, last_attempt: bool) -> None:
         """The job of a URL photo: download, detect, store. A failure that a retry cannot
         mend (refused, 404, not an image) marks the photo failed; a transient one is
         raised for the queue to retry, and marks it failed on the last attempt."""
         photo = store.get_photo(session, photo_id)
-        if photo.status == "ready" or photo.source_url is None:
+        if photo.status == PhotoStatus.READY or photo.source_url is None:
             return
         event_id, photo_key, url = photo.event_id, photo.photo_key, photo.source_url
         session.commit()
@@ -215,11 +318,11 @@ class EventService:
         except LikenessError as exc:
             self._fail(session, photo_id, exc)
             return
-        self.store_analysed(session, event_id, ImageInput(photo_key, data, "url", url), image,
-                            self.engine.analyze(image))
+        item = ImageInput(photo_key, data, PhotoSource.URL, url)
+        self.store_analysed(session, event_id, item, image, self.engine.analyze(image))
 
     def _fail(self, session: Session, photo_id: int, error: Exception) -> None:
-        store.update_photo(session, photo_id, status="failed", error=str(error))
+        store.update_photo(session, photo_id, status=PhotoStatus.FAILED, error=str(error))
         session.commit()
 
     # ------------------------------------------------------------ match
@@ -243,28 +346,7 @@ class EventService:
 
     def threshold_or(self, override: float | None) -> float:
         """Is this face the selfie's person? A 1:1 decision per photo: the verify threshold."""
-        return verify_threshold(self.engine, override, self.match_threshold)
-
-    # ------------------------------------------------------------ deletion
-
-    def delete_event(self, session: Session, event_id: int) -> None:
-        """Rows first, in one transaction; then the stored files (a file left behind by a
-        storage failure is an orphan, never a dangling row)."""
-        locations = store.delete_event(session, event_id)
-        session.commit()
-        self._remove(locations)
-
-    def delete_photo(self, session: Session, event_id: int, photo_id: int) -> None:
-        locations = store.delete_photo(session, photo_id, event_id)
-        session.commit()
-        self._remove(locations)
-
-    def _remove(self, locations: Sequence[str]) -> None:
-        for location in locations:
-            try:
-                self.storage.delete(location)
-            except LikenessError as exc:
-                log.warning("could not delete %s: %s", location, exc)
+        return verify_threshold(self.engine, override, self.verify_threshold)
 
     def _faces(self, session: Session, photo: Photo) -> list[PhotoFace]:
         return store.faces_of_photos(session, [photo.id])[photo.id]

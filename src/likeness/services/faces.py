@@ -1,15 +1,24 @@
-"""Stateless face use cases: detect faces in image bytes, compare two faces."""
+"""Stateless face use cases (detect faces in image bytes, compare two faces) and the
+shapes a face is stored in."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from likeness.engine import Face, FaceEngine
-from likeness.errors import NoFaceFound
-from likeness.media import ImageLimits, decode_image
+from likeness.engine.align import crop_around_box
+from likeness.errors import NoFaceFound, Rejected
+from likeness.media import ImageLimits, decode_image, encode_jpeg
+
+if TYPE_CHECKING:
+    from likeness.engine import Face, FaceEngine
+    from likeness.engine.catalog import Thresholds as Calibrated
+
+THUMBNAIL_SIZE = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +34,25 @@ class Detection:
     width: int
     height: int
     elapsed_ms: float  # decoding and inference
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """1:N: from `match` a face is recognised; from `review` it is worth a person's look."""
+
+    match: float
+    review: float
+
+    @classmethod
+    def resolve(cls, calibrated: Calibrated, match: float | None = None,
+                review: float | None = None) -> Thresholds:
+        """The given thresholds, else the model pack's calibrated ones."""
+        match = calibrated.match if match is None else match
+        review = calibrated.review if review is None else review
+        if review > match:
+            raise Rejected(f"the review threshold ({review}) is above the match "
+                           f"threshold ({match})")
+        return cls(match, review)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +95,29 @@ def compare(engine: FaceEngine, image_a: np.ndarray, image_b: np.ndarray, *,
     threshold = verify_threshold(engine, threshold)
     similarity = float(np.dot(face_a.embedding, face_b.embedding))
     return Comparison(similarity, similarity >= threshold, threshold)
+
+
+def face_row(face: Face, image: np.ndarray, model: str, image_sha256: str,
+             source_name: str | None) -> dict:
+    """The columns of a stored face (all but its owner)."""
+    return gallery_face(face.embedding, model, face.det_score, face.box(), face.points(),
+                        quality_dict(face), image_sha256, source_name, thumbnail(image, face))
+
+
+def gallery_face(embedding: np.ndarray | None, model: str, det_score: float,
+                 bbox: list[float], landmarks: list[list[float]], quality: dict[str, float],
+                 image_sha256: str, source_name: str | None, crop_jpeg: bytes) -> dict:
+    """The columns of a face enrolled in the gallery, from a photo or a video track."""
+    return {"embedding": embedding, "model": model, "det_score": det_score, "bbox": bbox,
+            "landmarks": landmarks, "quality": quality, "image_sha256": image_sha256,
+            "source_name": source_name, "crop_jpeg": crop_jpeg}
+
+
+def quality_dict(face: Face) -> dict[str, float]:
+    return dataclasses.asdict(face.quality)
+
+
+def thumbnail(image: np.ndarray, face: Face) -> bytes:
+    """The JPEG crop stored with a face: square, a margin around the box."""
+    return encode_jpeg(crop_around_box(image, face.bbox, THUMBNAIL_SIZE, margin=1.3),
+                       quality=85)

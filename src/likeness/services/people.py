@@ -1,28 +1,117 @@
-"""People use cases: enrollment (with quality gates), registration, 1:N recognition and
-1:1 verification against a person. Inference runs before any transaction opens; each
-write use case commits once, so a failure leaves nothing half-written."""
+"""People use cases. `PeopleRecords` works on the database alone (the people and their
+faces: list, edit, merge, delete); `PeopleService` infers: enrollment with quality gates,
+registration, 1:N recognition and 1:1 verification. Inference runs before any transaction
+opens; each write use case commits once, so a failure leaves nothing half-written. New
+faces are looked for at once in the videos already scanned (retro-matching)."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from likeness.config import Settings
-from likeness.engine import Face, FaceEngine
-from likeness.engine.align import crop_around_box
-from likeness.errors import NoFaceFound, Rejected
-from likeness.media import ImageLimits, decode_image, encode_jpeg
-from likeness.services.faces import Comparison, verify_threshold
+from likeness.enums import Decision
+from likeness.errors import InvalidInput, LikenessError, NoFaceFound, Rejected
+from likeness.media import ImageLimits, decode_image
+from likeness.services.faces import (
+    Comparison,
+    Thresholds,
+    compare,
+    face_row,
+    verify_threshold,
+)
+from likeness.services.pages import Page
+from likeness.services.videos import RetroResult, VideoRecords
 from likeness.store import people as store
 from likeness.store.models import FaceRecord, Person
 
-THUMBNAIL_SIZE = 160
-DECISIONS = ("match", "review", "unknown")
+if TYPE_CHECKING:
+    from likeness.engine import Face, FaceEngine
+
+@dataclass(frozen=True, slots=True)
+class PersonSummary:
+    person: Person
+    face_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    person: PersonSummary
+    moved_faces: int
+
+
+class PeopleRecords:
+    """The people and their faces, without the model."""
+
+    @staticmethod
+    def _summary(session: Session, person: Person) -> PersonSummary:
+        return PersonSummary(person, store.face_counts(session, [person.id]).get(person.id, 0))
+
+    def create(self, session: Session, name: str, external_id: str | None = None,
+               attributes: dict[str, Any] | None = None) -> PersonSummary:
+        person = store.create_person(session, name, external_id, attributes)
+        session.commit()
+        return PersonSummary(person, 0)
+
+    def get(self, session: Session, person_id: int) -> PersonSummary:
+        return self._summary(session, store.get_person(session, person_id))
+
+    def page(self, session: Session, *, name_contains: str | None = None, limit: int = 50,
+             offset: int = 0) -> Page[PersonSummary]:
+        people, total = store.list_people(session, name_contains=name_contains, limit=limit,
+                                          offset=offset)
+        counts = store.face_counts(session, [p.id for p in people])
+        return Page([PersonSummary(p, counts.get(p.id, 0)) for p in people], total, limit,
+                    offset)
+
+    def update(self, session: Session, person_id: int, changes: dict[str, Any]
+               ) -> PersonSummary:
+        """Change name, external_id and/or attributes (the keys present in `changes`)."""
+        if "name" in changes and changes["name"] is None:
+            raise InvalidInput("name cannot be null")
+        if "attributes" in changes and changes["attributes"] is None:
+            changes = {**changes, "attributes": {}}
+        person = store.update_person(session, store.get_person(session, person_id), changes)
+        summary = self._summary(session, person)
+        session.commit()
+        return summary
+
+    def delete(self, session: Session, person_id: int) -> None:
+        """The person, their faces, embeddings and crops, in one transaction."""
+        store.delete_person(session, person_id)
+        session.commit()
+
+    def merge(self, session: Session, person_id: int, source_id: int) -> Merged:
+        """Move `source_id`'s faces to `person_id` and delete `source_id`."""
+        moved = store.merge_people(session, person_id, source_id)
+        merged = Merged(self.get(session, person_id), moved)
+        session.commit()
+        return merged
+
+    def faces(self, session: Session, person_id: int) -> list[FaceRecord]:
+        return store.faces_of(session, person_id)
+
+    def delete_face(self, session: Session, face_id: int) -> None:
+        store.delete_face(session, face_id)
+        session.commit()
+
+    def face_thumbnail(self, session: Session, face_id: int) -> bytes:
+        return store.get_face(session, face_id).crop_jpeg
+
+    def named(self, session: Session, name: str) -> Person | None:
+        """The one person called `name` (ignoring case), or None; several is an error."""
+        matches = store.people_named(session, name)
+        if len(matches) > 1:
+            ids = ", ".join(str(p.id) for p in matches)
+            raise InvalidInput(f"{len(matches)} people are called {name!r} (ids {ids}); "
+                               "choose one by id")
+        return matches[0] if matches else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +161,50 @@ class Enrollment:
 
 
 @dataclass(frozen=True, slots=True)
-class Thresholds:
-    match: float
-    review: float
+class Enrolled:
+    """What an enrollment or a registration stored, and what retro-matching found."""
+
+    person: PersonSummary
+    enrollments: list[Enrollment]
+    found: RetroResult  # videos tagged and tracks sent to review thanks to the new faces
+
+    @property
+    def new_faces(self) -> int:
+        return sum(e.created for e in self.enrollments)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollReport:
+    """Photos enrolled one by one: what was stored, what was refused and why."""
+
+    person: PersonSummary | None  # None: every photo was refused
+    created: int
+    already_stored: int
+    refused: list[tuple[str, str]]  # (photo name, why)
+    found: RetroResult
 
 
 @dataclass(slots=True)
 class Recognition:
     face: Face
     candidates: list[store.Candidate]
-    decision: str = "unknown"  # match | review | unknown
+    decision: Decision = Decision.UNKNOWN
     person: store.Candidate | None = None  # the person given to this face, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Recognized:
+    """Every face of one photo with its decision, and the photo's size."""
+
+    faces: list[Recognition]
+    width: int
+    height: int
+    elapsed_ms: float  # decoding, inference and search
 
 
 @dataclass(frozen=True)
 class PeopleService:
-    """The people use cases, configured once per process."""
+    """The people use cases that need the model, configured once per process."""
 
     engine: FaceEngine
     limits: ImageLimits = field(default_factory=ImageLimits)
@@ -114,15 +231,10 @@ class PeopleService:
 
     def thresholds(self, match: float | None = None, review: float | None = None
                    ) -> Thresholds:
-        pack = self.engine.thresholds
-        match = match if match is not None else (
-            self.match_threshold if self.match_threshold is not None else pack.match)
-        review = review if review is not None else (
-            self.review_threshold if self.review_threshold is not None else pack.review)
-        if review > match:
-            raise Rejected(f"the review threshold ({review}) is above the match "
-                           f"threshold ({match})")
-        return Thresholds(match, review)
+        """The request's thresholds, else the settings', else the pack's."""
+        return Thresholds.resolve(
+            self.engine.thresholds, self.match_threshold if match is None else match,
+            self.review_threshold if review is None else review)
 
     # ------------------------------------------------------------ enrollment
 
@@ -144,11 +256,11 @@ class PeopleService:
             raise Rejected(f"{what} has {len(faces)} faces; choose one with face_index "
                            f"(0-{len(faces) - 1}, largest first) or largest=true")
         self.gate.check(face, what)
-        return face_row(face, image, self.model, hashlib.sha256(upload.data).hexdigest(),
-                        upload.name)
+        return face_row(face, image, self.model, _sha256(upload.data), upload.name)
 
     def enroll(self, session: Session, person_id: int, uploads: Sequence[Upload],
-               choice: FaceChoice = FaceChoice()) -> list[Enrollment]:
+               choice: FaceChoice = FaceChoice(), *, find_in_videos: bool = True
+               ) -> Enrolled:
         """Enroll one face from each upload, all or nothing. A photo the person already
         has is not analysed or stored again."""
         store.get_person(session, person_id)
@@ -167,20 +279,75 @@ class PeopleService:
                 row = self._enrollable(upload, choice)  # deleted meanwhile: enroll it
             face, created = store.add_face(session, {**row, "person_id": person_id})
             results.append(Enrollment(face, created))
-        session.commit()
-        return results
+        return self._enrolled(session, person_id, results, find_in_videos)
 
     def register(self, session: Session, name: str, uploads: Sequence[Upload],
-                 choice: FaceChoice = FaceChoice(), external_id: str | None = None
-                 ) -> tuple[Person, list[Enrollment]]:
+                 choice: FaceChoice = FaceChoice(), external_id: str | None = None, *,
+                 find_in_videos: bool = True) -> Enrolled:
         """Create a person with a face from each upload, in one transaction: if any
         photo is refused, nobody is created."""
         rows = [self._enrollable(upload, choice) for upload in uploads]
         person = store.create_person(session, name, external_id)
         results = [Enrollment(*store.add_face(session, {**row, "person_id": person.id}))
                    for row in rows]
+        return self._enrolled(session, person.id, results, find_in_videos)
+
+    def enroll_or_register(self, session: Session, name: str, uploads: Sequence[Upload],
+                           choice: FaceChoice = FaceChoice(), person_id: int | None = None
+                           ) -> Enrolled:
+        """Enroll into `person_id`, else into the one person called `name`, else into a
+        new person of that name (who exists only with their faces)."""
+        if person_id is None:
+            known = PeopleRecords().named(session, name)
+            person_id = known.id if known is not None else None
+        if person_id is None:
+            return self.register(session, name, uploads, choice)
+        return self.enroll(session, person_id, uploads, choice)
+
+    def enroll_each(self, session: Session, name: str, uploads: Sequence[Upload],
+                    choice: FaceChoice = FaceChoice(),
+                    on_photo: Callable[[], None] = lambda: None) -> EnrollReport:
+        """Enroll each photo on its own into the one person called `name` (created with
+        their first accepted photo): a refused photo is reported and the others go on.
+        The new faces are then looked for in the videos, once."""
+        person = PeopleRecords().named(session, name)
+        counts, refused = [0, 0], []
+        for upload in uploads:
+            try:
+                if person is None:
+                    enrolled = self.register(session, name, [upload], choice,
+                                             find_in_videos=False)
+                    person = enrolled.person.person
+                else:
+                    enrolled = self.enroll(session, person.id, [upload], choice,
+                                           find_in_videos=False)
+            except LikenessError as exc:
+                session.rollback()
+                refused.append((upload.name, str(exc)))
+                continue
+            finally:
+                on_photo()
+            counts[0 if enrolled.new_faces else 1] += 1
+        if person is None:
+            return EnrollReport(None, 0, 0, refused, RetroResult(0, 0))
+        summary = PeopleRecords().get(session, person.id)
         session.commit()
-        return person, results
+        found = self._find_in_videos(session, person.id) if counts[0] else RetroResult(0, 0)
+        return EnrollReport(summary, counts[0], counts[1], refused, found)
+
+    def _enrolled(self, session: Session, person_id: int, results: list[Enrollment],
+                  find_in_videos: bool) -> Enrolled:
+        """Commit the enrollment, then look for the new faces in the videos. No
+        transaction is left open."""
+        person = PeopleRecords().get(session, person_id)
+        session.commit()
+        found = RetroResult(0, 0)
+        if find_in_videos and any(r.created for r in results):
+            found = self._find_in_videos(session, person_id)
+        return Enrolled(person, results, found)
+
+    def _find_in_videos(self, session: Session, person_id: int) -> RetroResult:
+        return VideoRecords().retro_match(session, person_id, self.model, self.thresholds())
 
     # ------------------------------------------------------------ recognition
 
@@ -192,6 +359,19 @@ class PeopleService:
         falls to its next candidate, or to unknown."""
         return self.recognize_faces(session, self.engine.analyze(image, max_faces=max_faces),
                                     top_k=top_k, thresholds=thresholds)
+
+    def recognize_photo(self, session: Session, data: bytes, *, top_k: int = 5,
+                        match: float | None = None, review: float | None = None,
+                        max_faces: int = 0) -> Recognized:
+        """recognize() for an image file's bytes."""
+        started = time.perf_counter()
+        thresholds = self.thresholds(match, review)
+        image = decode_image(data, self.limits)
+        faces = self.recognize(session, image, top_k=top_k, max_faces=max_faces,
+                               thresholds=thresholds)
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        return Recognized(faces, width=image.shape[1], height=image.shape[0],
+                          elapsed_ms=elapsed)
 
     def recognize_faces(self, session: Session, faces: Sequence[Face], *, top_k: int = 5,
                         thresholds: Thresholds | None = None) -> list[Recognition]:
@@ -216,6 +396,21 @@ class PeopleService:
         threshold = self.verify_threshold_or(threshold)
         return Comparison(similarity, similarity >= threshold, threshold)
 
+    def verify_photos(self, session: Session, *, file_a: Upload | None = None,
+                      file_b: Upload | None = None, file: Upload | None = None,
+                      person_id: int | None = None, threshold: float | None = None
+                      ) -> Comparison:
+        """1:1: the largest faces of two photos (`file_a`, `file_b`), or of one photo
+        (`file`) against a person."""
+        if file_a and file_b and file is None and person_id is None:
+            images = [decode_image(u.data, self.limits) for u in (file_a, file_b)]
+            return compare(self.engine, *images, threshold=self.verify_threshold_or(threshold),
+                           names=(file_a.name, file_b.name))
+        if file and person_id is not None and file_a is None and file_b is None:
+            return self.verify(session, decode_image(file.data, self.limits), person_id,
+                               threshold)
+        raise InvalidInput("send either file_a and file_b, or file and person_id")
+
 
 def assign(results: list[Recognition], thresholds: Thresholds) -> None:
     """Greedy one-to-one assignment of people to faces, best similarity first."""
@@ -228,7 +423,7 @@ def assign(results: list[Recognition], thresholds: Thresholds) -> None:
         if result.person is not None or candidate.person_id in taken:
             continue
         result.person = candidate
-        result.decision = "match" if similarity >= thresholds.match else "review"
+        result.decision = Decision.MATCH if similarity >= thresholds.match else Decision.REVIEW
         taken.add(candidate.person_id)
 
 
@@ -237,32 +432,6 @@ def label(result: Recognition) -> str:
     if result.person is None:
         return "unknown"
     return f"{result.person.name} {result.person.similarity:.2f}"
-
-
-def face_row(face: Face, image: np.ndarray, model: str, image_sha256: str,
-             source_name: str | None) -> dict:
-    """The columns of a stored face (all but its owner)."""
-    return {
-        "embedding": face.embedding,
-        "model": model,
-        "det_score": face.det_score,
-        "bbox": face.box(),
-        "landmarks": face.points(),
-        "quality": quality_dict(face),
-        "image_sha256": image_sha256,
-        "source_name": source_name,
-        "crop_jpeg": thumbnail(image, face),
-    }
-
-
-def quality_dict(face: Face) -> dict[str, float]:
-    return dataclasses.asdict(face.quality)
-
-
-def thumbnail(image: np.ndarray, face: Face) -> bytes:
-    """The JPEG crop stored with a face: square, a margin around the box."""
-    return encode_jpeg(crop_around_box(image, face.bbox, THUMBNAIL_SIZE, margin=1.3),
-                       quality=85)
 
 
 def _sha256(data: bytes) -> str:

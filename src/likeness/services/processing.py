@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from likeness.errors import InvalidInput, NotFound
+from likeness.enums import PhotoSource
+from likeness.errors import InvalidInput
 from likeness.media import decode_image, encode_jpeg
 from likeness.media.draw import draw_faces
 from likeness.media.fetch import fetch
 from likeness.services.events import EventService, ImageInput, check_photo_key
 from likeness.services.people import PeopleService, Recognition, label
-from likeness.storage import ObjectStorage
 from likeness.store import events as store
 from likeness.store.models import Photo
 
@@ -45,7 +45,7 @@ class PhotoProcessor:
         assert data is not None
         image = decode_image(data, self.events.limits)
         faces = self.events.engine.analyze(image)
-        item = ImageInput(photo_key, data, "url" if url else "upload", url)
+        item = ImageInput(photo_key, data, PhotoSource.URL if url else PhotoSource.UPLOAD, url)
         ingested = self.events.store_analysed(session, event_id, item, image, faces)
         recognitions = self.people.recognize_faces(session, faces, top_k=top_k)
         session.commit()
@@ -56,13 +56,3 @@ class PhotoProcessor:
         session.commit()
         session.refresh(ingested.photo)
         return Processed(ingested.photo, recognitions, location, ingested.created)
-
-
-def annotated_image(session: Session, storage: ObjectStorage, photo_id: int) -> bytes:
-    """The annotated copy of a processed photo, from whichever backend holds it."""
-    photo = store.get_photo(session, photo_id)
-    session.commit()
-    if photo.annotated_location is None:
-        raise NotFound(f"photo {photo_id} has no annotated image: only photos processed "
-                       "with ProcessPhoto have one")
-    return storage.get(photo.annotated_location)

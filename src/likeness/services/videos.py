@@ -1,5 +1,7 @@
-"""Video use cases: register a file, scan it into tracks and tags, send doubtful tracks to
-review, and find newly enrolled people in videos already scanned (retro-matching).
+"""Video use cases. `VideoRecords` works on the database and the stored files alone:
+register a file or an upload, progress, deletion, the review queue, and finding newly
+enrolled people in the videos already scanned (retro-matching, no decoding). `VideoService`
+infers: it scans a video into tracks and tags and sends doubtful tracks to review.
 
 A scan decodes and infers outside any transaction, reports progress in short ones, and
 writes its results in one final transaction that first removes what an earlier attempt of
@@ -10,24 +12,31 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from likeness.config import Settings
-from likeness.engine import Face, FaceEngine
-from likeness.errors import LikenessError, Rejected
+from likeness.enums import ReviewStatus, TagSource, TrackStatus, VideoStatus
+from likeness.errors import Forbidden, InvalidInput, LikenessError, PayloadTooLarge, Rejected
 from likeness.media.files import sha256_of
 from likeness.media.video import VideoFrame, probe, sample_frames
-from likeness.services.people import PeopleService, Thresholds, quality_dict, thumbnail
+from likeness.services.faces import Thresholds, gallery_face, quality_dict, thumbnail
+from likeness.services.pages import Page
 from likeness.services.tracking import FaceTrack, Tracker, merge_segments
 from likeness.store import people as people_store
 from likeness.store import videos as store
-from likeness.store.models import Track, Video
+from likeness.store.models import ReviewItem, Track, Video, VideoTag
+
+if TYPE_CHECKING:
+    from likeness.engine import Face, FaceEngine
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +56,71 @@ class RetroResult:
     review_items: int
 
 
-@dataclass(frozen=True)
-class VideoService:
-    engine: FaceEngine
-    thresholds: Thresholds  # match = auto-tag; review
-    min_face_size: float = 48  # to add a track's face to the gallery
+@dataclass(frozen=True, slots=True)
+class VideoState:
+    """A video with its progress: samples done out of the expected total, and an
+    estimate of the seconds left while it scans."""
+
+    video: Video
+    progress: float | None  # 0..1, when the total is known
+    eta_s: float | None
 
     @classmethod
-    def from_settings(cls, engine: FaceEngine, settings: Settings) -> VideoService:
-        thresholds = PeopleService.from_settings(engine, settings).thresholds()
-        return cls(engine, thresholds, settings.enroll_min_face_size)
+    def of(cls, video: Video) -> VideoState:
+        progress = eta = None
+        if video.samples_total:
+            progress = min(1.0, video.samples_done / video.samples_total)
+            if video.status == VideoStatus.SCANNING and video.started_at and \
+                    video.samples_done:
+                elapsed = (datetime.now(UTC) - video.started_at).total_seconds()
+                left = max(0, video.samples_total - video.samples_done)
+                eta = round(elapsed / video.samples_done * left, 1)
+        return cls(video, progress, eta)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoDetail:
+    state: VideoState
+    people: list[tuple[VideoTag, str]]  # each tag with the person's name
+    tracks: dict[str, int]  # tracks by status
+
+
+@dataclass(frozen=True, slots=True)
+class VideoAdded:
+    state: VideoState
+    created: bool  # False: this content was registered before
+    job_id: int | None  # the scan's, when one was queued
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewEntry:
+    item: ReviewItem
+    track: Track
+    name: str  # the proposed person's
+
+
+class ScanQueue(Protocol):
+    def defer_scan(self, video_id: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class VideoRecords:
+    """Videos, their results and the review queue, without the model. Uploads are kept
+    under `upload_dir`, named by their content."""
+
+    upload_dir: Path = Path("data/videos")
+    max_upload_bytes: int = 4096 * 1_000_000
+    allow_server_paths: bool = False
+    default_fps: float = 1.0
+    min_face_size: float = 48  # to add a track's face to the gallery
+    queue: ScanQueue | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, queue: ScanQueue | None = None
+                      ) -> VideoRecords:
+        return cls(settings.data_dir.expanduser() / "videos",
+                   int(settings.max_video_mb * 1e6), settings.allow_server_paths,
+                   settings.video_fps, settings.enroll_min_face_size, queue)
 
     # ------------------------------------------------------------ registration
 
@@ -84,6 +148,188 @@ class VideoService:
                          samples_total=_expected_samples(video.duration_ms or 0, options))
         session.commit()
 
+    def add_upload(self, session: Session, stream: BinaryIO, filename: str,
+                   options: ScanOptions) -> VideoAdded:
+        """Keep an uploaded video (named by its content) and queue its scan; content
+        registered before is neither kept twice nor scanned again."""
+        local = self._save(stream, filename)
+        try:
+            return self._add(session, local, filename or local.name, options)
+        except InvalidInput:
+            local.unlink(missing_ok=True)
+            raise
+
+    def add_path(self, session: Session, path: str, options: ScanOptions) -> VideoAdded:
+        """Register a file already on the server (when allowed) and queue its scan."""
+        if not self.allow_server_paths:
+            raise Forbidden("server paths are not allowed here (LIKENESS_ALLOW_SERVER_PATHS)")
+        local = Path(path)
+        if not local.is_file():
+            raise InvalidInput(f"{path} is not a file on the server")
+        return self._add(session, local, path, options)
+
+    def _add(self, session: Session, local: Path, source: str, options: ScanOptions
+             ) -> VideoAdded:
+        video, created = self.register(session, local, source, options)
+        job_id = self.queue.defer_scan(video.id) if created and self.queue else None
+        return VideoAdded(VideoState.of(video), created, job_id)
+
+    def _save(self, stream: BinaryIO, filename: str) -> Path:
+        """The upload, streamed to a file named by its content."""
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        suffix = Path(filename).suffix.lower() or ".mp4"
+        if not suffix[1:].isalnum() or len(suffix) > 10:
+            suffix = ".mp4"
+        digest, size, limit = hashlib.sha256(), 0, self.max_upload_bytes
+        with tempfile.NamedTemporaryFile(dir=self.upload_dir, suffix=".part",
+                                         delete=False) as part:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                size += len(chunk)
+                if size > limit:
+                    Path(part.name).unlink()
+                    raise PayloadTooLarge(f"the video is larger than {limit / 1e6:.0f} MB")
+                digest.update(chunk)
+                part.write(chunk)
+        if size == 0:
+            Path(part.name).unlink()
+            raise InvalidInput("the file is empty")
+        final = self.upload_dir / f"{digest.hexdigest()}{suffix}"
+        shutil.move(part.name, final)
+        return final
+
+    # ------------------------------------------------------------ reading, deleting
+
+    def page(self, session: Session, *, status: VideoStatus | None = None, limit: int = 50,
+             offset: int = 0) -> Page[VideoState]:
+        videos, total = store.list_videos(session, status=status, limit=limit, offset=offset)
+        return Page([VideoState.of(v) for v in videos], total, limit, offset)
+
+    def detail(self, session: Session, video_id: int) -> VideoDetail:
+        """Status, progress, who appears and the tracks by status."""
+        video = store.get_video(session, video_id)
+        return VideoDetail(VideoState.of(video), store.tags_of_video(session, video_id),
+                           store.track_counts(session, video_id))
+
+    def people_of(self, session: Session, video_id: int) -> list[tuple[VideoTag, str]]:
+        return store.tags_of_video(session, video_id)
+
+    def videos_of(self, session: Session, person_id: int
+                  ) -> tuple[str, list[tuple[VideoTag, Video]]]:
+        """The person's name and the videos they are tagged in."""
+        name = people_store.get_person(session, person_id).name
+        return name, store.tags_of_person(session, person_id)
+
+    def delete(self, session: Session, video_id: int) -> None:
+        """The video with its detections, tracks, tags and review items; an uploaded
+        file goes too (once the rows are gone)."""
+        video = store.delete_video(session, video_id)
+        session.commit()
+        path = Path(video.path)
+        if path.parent == self.upload_dir.resolve():
+            path.unlink(missing_ok=True)
+
+    def track_thumbnail(self, session: Session, track_id: int) -> bytes:
+        return store.get_track(session, track_id).crop_jpeg
+
+    # ------------------------------------------------------------ retro-matching
+
+    def retro_match(self, session: Session, person_id: int, model: str,
+                    thresholds: Thresholds) -> RetroResult:
+        """Look for a person in the stored, untagged tracks of every video, without
+        decoding anything: confident tracks tag their video, doubtful ones go to review."""
+        best: dict[int, tuple[Track, float]] = {}
+        for face in people_store.faces_of(session, person_id):
+            if face.model != model:
+                continue
+            for track, similarity in store.tracks_like(session, face.embedding,
+                                                       face.model, thresholds.review):
+                if similarity > best.get(track.id, (None, -1.0))[1]:
+                    best[track.id] = (track, similarity)
+        tagged_videos, reviews = set(), 0
+        for track, similarity in best.values():  # untagged tracks only
+            if similarity >= thresholds.match:
+                track.status, track.person_id, track.similarity = \
+                    TrackStatus.TAGGED, person_id, similarity
+                tag_video(session, track.video_id, person_id,
+                          [(track.first_ms, track.last_ms, similarity)], 0, TagSource.RETRO)
+                tagged_videos.add(track.video_id)
+            elif store.propose(session, track.id, person_id, similarity):
+                track.status = TrackStatus.REVIEW
+                reviews += 1
+        session.commit()
+        return RetroResult(len(tagged_videos), reviews)
+
+    # ------------------------------------------------------------ review
+
+    def review_page(self, session: Session, *, status: ReviewStatus = ReviewStatus.PENDING,
+                    limit: int = 50, offset: int = 0) -> Page[ReviewEntry]:
+        """Tracks that look like someone, but not surely enough to tag."""
+        rows, total = store.review_page(session, status=status, limit=limit, offset=offset)
+        return Page([ReviewEntry(*row) for row in rows], total, limit, offset)
+
+    def approve(self, session: Session, item_id: int, add_to_gallery: bool = False
+                ) -> VideoDetail:
+        """Tag the track's video with the proposed person; with `add_to_gallery`, the
+        track's best face is enrolled too."""
+        item, track = store.pending_item(session, item_id)
+        face = self._best_face(session, track) if add_to_gallery else None  # may refuse
+        store.decide(session, item, ReviewStatus.APPROVED)
+        track.status, track.person_id, track.similarity = \
+            TrackStatus.TAGGED, item.person_id, item.similarity
+        tag_video(session, track.video_id, item.person_id,
+                  [(track.first_ms, track.last_ms, item.similarity)], 0, TagSource.REVIEW)
+        if face is not None:
+            people_store.add_face(session, {**face, "person_id": item.person_id})
+        session.commit()
+        return self.detail(session, track.video_id)
+
+    def reject(self, session: Session, item_id: int) -> None:
+        """Not that person; the track will not be proposed for them again."""
+        item, track = store.pending_item(session, item_id)
+        store.decide(session, item, ReviewStatus.REJECTED)
+        if track.status == TrackStatus.REVIEW:
+            track.status = TrackStatus.UNKNOWN
+        session.commit()
+
+    def _best_face(self, session: Session, track: Track) -> dict:
+        """The face row of the track's best detection, if good enough for the gallery."""
+        rows = store.track_detections(session, track.id)
+        best = max(rows, key=lambda r: r.det_score * r.quality.get("face_size", 0))
+        size = best.quality.get("face_size", 0)
+        if size < self.min_face_size:
+            raise Rejected(f"the track's best face is {size:.0f} px, below the "
+                           f"{self.min_face_size:.0f} px minimum for enrollment")
+        return gallery_face(
+            embedding=best.embedding, model=track.model, det_score=best.det_score,
+            bbox=best.bbox, landmarks=[], quality=best.quality,
+            image_sha256=hashlib.sha256(best.crop_jpeg).hexdigest(),
+            source_name=f"video {track.video_id}, track {track.id}",
+            crop_jpeg=best.crop_jpeg)
+
+
+def tag_video(session: Session, video_id: int, person_id: int,
+              spans: list[tuple[int, int, float]], gap: int, source: TagSource) -> None:
+    """Tag the video with the person over `spans` (start, end, similarity), joined with
+    the segments it already has."""
+    existing = store.get_tag(session, video_id, person_id)
+    old = [(s, e) for s, e in existing.segments] if existing else []
+    segments = merge_segments(old + [(s, e) for s, e, _ in spans], gap)
+    confidence = max([c for _, _, c in spans] + ([existing.confidence] if existing else []))
+    store.put_tag(session, video_id, person_id, round(confidence, 4), segments, source)
+
+
+@dataclass(frozen=True)
+class VideoService:
+    """Scanning: the video use case that needs the model."""
+
+    engine: FaceEngine
+    thresholds: Thresholds  # match = auto-tag; review
+
+    @classmethod
+    def from_settings(cls, engine: FaceEngine, settings: Settings) -> VideoService:
+        return cls(engine, Thresholds.resolve(engine.thresholds, settings.match_threshold,
+                                              settings.review_threshold))
+
     # ------------------------------------------------------------ scanning
 
     def scan(self, sessions: sessionmaker, video_id: int,
@@ -94,7 +340,7 @@ class VideoService:
             video = store.get_video(session, video_id)
             path, options = Path(video.path), ScanOptions(video.sample_fps, video.keyframes)
             total = video.samples_total
-            store.set_status(session, video_id, status="scanning", error=None,
+            store.set_status(session, video_id, status=VideoStatus.SCANNING, error=None,
                              samples_done=0, started_at=datetime.now(UTC))
             session.commit()
         try:
@@ -111,13 +357,13 @@ class VideoService:
                 on_progress(done, total)
             with sessions() as session:
                 self._store(session, video_id, tracker.tracks, options)
-                store.set_status(session, video_id, status="done", samples_done=done,
+                store.set_status(session, video_id, status=VideoStatus.DONE, samples_done=done,
                                  samples_total=done, finished_at=datetime.now(UTC))
                 session.commit()
                 return store.get_video(session, video_id)
         except LikenessError as exc:
             with sessions() as session:
-                store.set_status(session, video_id, status="failed", error=str(exc),
+                store.set_status(session, video_id, status=VideoStatus.FAILED, error=str(exc),
                                  finished_at=datetime.now(UTC))
                 session.commit()
             raise
@@ -148,18 +394,18 @@ class VideoService:
                                                     self.engine.model_name, top_k=1)
             best = candidates[0] if candidates else None
             similarity = best.similarity if best else None
-            status, review = "unknown", None
+            status, review = TrackStatus.UNKNOWN, None
             if best and best.similarity >= self.thresholds.match:
-                status = "tagged"
+                status = TrackStatus.TAGGED
                 tag_spans.setdefault(best.person_id, []).append(
                     (track.first_ms, track.last_ms, best.similarity))
             elif best and best.similarity >= self.thresholds.review:
-                status, review = "review", (best.person_id, best.similarity)
+                status, review = TrackStatus.REVIEW, (best.person_id, best.similarity)
             new_tracks.append(store.NewTrack(
                 track={"first_ms": track.first_ms, "last_ms": track.last_ms,
                        "detections": len(track.members), "embedding": track.embedding,
                        "status": status,
-                       "person_id": best.person_id if status == "tagged" else None,
+                       "person_id": best.person_id if status == TrackStatus.TAGGED else None,
                        "similarity": similarity, "crop_jpeg": track.best.crop_jpeg},
                 detections=[{"time_ms": m.time_ms, "frame_index": m.frame_index,
                              "bbox": [round(float(v), 1) for v in m.face.bbox],
@@ -169,84 +415,7 @@ class VideoService:
                 review_person=review))
         store.replace_scan(session, video_id, self.engine.model_name, new_tracks)
         for person_id, spans in tag_spans.items():
-            self._tag(session, video_id, person_id, spans, gap, "scan")
-
-    @staticmethod
-    def _tag(session: Session, video_id: int, person_id: int,
-             spans: list[tuple[int, int, float]], gap: int, source: str) -> None:
-        existing = store.get_tag(session, video_id, person_id)
-        old = [(s, e) for s, e in existing.segments] if existing else []
-        segments = merge_segments(old + [(s, e) for s, e, _ in spans], gap)
-        confidence = max([c for _, _, c in spans] + ([existing.confidence] if existing
-                                                     else []))
-        store.put_tag(session, video_id, person_id, round(confidence, 4), segments, source)
-
-    # ------------------------------------------------------------ retro-matching
-
-    def retro_match(self, session: Session, person_id: int) -> RetroResult:
-        """Look for a person in the stored, untagged tracks of every video, without
-        decoding anything: confident tracks tag their video, doubtful ones go to review."""
-        best: dict[int, tuple[Track, float]] = {}
-        for face in people_store.faces_of(session, person_id):
-            if face.model != self.engine.model_name:
-                continue
-            for track, similarity in store.tracks_like(session, face.embedding,
-                                                       face.model, self.thresholds.review):
-                if similarity > best.get(track.id, (None, -1.0))[1]:
-                    best[track.id] = (track, similarity)
-        tagged_videos, reviews = set(), 0
-        for track, similarity in best.values():  # untagged tracks only
-            if similarity >= self.thresholds.match:
-                track.status, track.person_id, track.similarity = "tagged", person_id, similarity
-                self._tag(session, track.video_id, person_id,
-                          [(track.first_ms, track.last_ms, similarity)], 0, "retro")
-                tagged_videos.add(track.video_id)
-            elif store.propose(session, track.id, person_id, similarity):
-                track.status = "review"
-                reviews += 1
-        session.commit()
-        return RetroResult(len(tagged_videos), reviews)
-
-    # ------------------------------------------------------------ review
-
-    def approve(self, session: Session, item_id: int, add_to_gallery: bool = False) -> int:
-        """Tag the track's video with the proposed person; with `add_to_gallery`, the
-        track's best face is enrolled too. Returns the video id."""
-        item, track = store.pending_item(session, item_id)
-        face = self._best_face(session, track) if add_to_gallery else None  # may refuse
-        store.decide(session, item, "approved")
-        track.status, track.person_id, track.similarity = "tagged", item.person_id, \
-            item.similarity
-        self._tag(session, track.video_id, item.person_id,
-                  [(track.first_ms, track.last_ms, item.similarity)], 0, "review")
-        if face is not None:
-            people_store.add_face(session, {**face, "person_id": item.person_id})
-        session.commit()
-        return track.video_id
-
-    def reject(self, session: Session, item_id: int) -> None:
-        """Not that person; the track will not be proposed for them again."""
-        item, track = store.pending_item(session, item_id)
-        store.decide(session, item, "rejected")
-        if track.status == "review":
-            track.status = "unknown"
-        session.commit()
-
-    def _best_face(self, session: Session, track: Track) -> dict:
-        """The face row of the track's best detection, if good enough for the gallery."""
-        rows = store.track_detections(session, track.id)
-        best = max(rows, key=lambda r: r.det_score * r.quality.get("face_size", 0))
-        size = best.quality.get("face_size", 0)
-        if size < self.min_face_size:
-            raise Rejected(f"the track's best face is {size:.0f} px, below the "
-                           f"{self.min_face_size:.0f} px minimum for enrollment")
-        return {
-            "embedding": best.embedding,
-            "model": self.engine.model_name, "det_score": best.det_score, "bbox": best.bbox,
-            "landmarks": [], "quality": best.quality,
-            "image_sha256": hashlib.sha256(best.crop_jpeg).hexdigest(),
-            "source_name": f"video {track.video_id}, track {track.id}",
-            "crop_jpeg": best.crop_jpeg}
+            tag_video(session, video_id, person_id, spans, gap, TagSource.SCAN)
 
 
 def _expected_samples(duration_ms: int, options: ScanOptions) -> int | None:

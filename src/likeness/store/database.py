@@ -194,6 +194,12 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
+    def ping(self, timeout_s: float = 2.0) -> None:
+        """Raise unless the server answers a trivial query within `timeout_s`."""
+        with self.engine.connect() as connection:
+            connection.execute(text(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}"))
+            connection.execute(text("SELECT 1"))
+
     def close(self) -> None:
         self.engine.dispose()
         if self._embedded is not None:

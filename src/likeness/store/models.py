@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
@@ -20,10 +21,26 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import Enum as SQLEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from likeness.enums import (
+    PhotoSource,
+    PhotoStatus,
+    ReviewStatus,
+    TagSource,
+    TrackStatus,
+    VideoStatus,
+)
+
 EMBEDDING_DIMENSION = 512
+
+
+def _states(kind: type[StrEnum], length: int) -> SQLEnum:
+    """A varchar column read and written as `kind` (its CHECK constraint: migration 0004)."""
+    return SQLEnum(kind, native_enum=False, create_constraint=False, length=length,
+                   values_callable=lambda members: [m.value for m in members])
 
 
 class Base(DeclarativeBase):
@@ -73,7 +90,8 @@ class Video(Base):
     source: Mapped[str] = mapped_column(String(1000))  # what the caller named it
     path: Mapped[str] = mapped_column(String(1000))  # where it is read from
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[VideoStatus] = mapped_column(_states(VideoStatus, 20),
+                                                default=VideoStatus.QUEUED)
     error: Mapped[str | None] = mapped_column(Text)
     sample_fps: Mapped[float] = mapped_column(Float)
     keyframes: Mapped[bool] = mapped_column(Boolean)
@@ -101,7 +119,7 @@ class Track(Base):
     last_ms: Mapped[int] = mapped_column(Integer)
     detections: Mapped[int] = mapped_column(Integer)
     embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSION))
-    status: Mapped[str] = mapped_column(String(10))  # tagged | review | unknown
+    status: Mapped[TrackStatus] = mapped_column(_states(TrackStatus, 10))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id",
                                                              ondelete="SET NULL"))
     similarity: Mapped[float | None] = mapped_column(Float)
@@ -119,7 +137,7 @@ class VideoTag(Base):
     first_ms: Mapped[int] = mapped_column(Integer)
     last_ms: Mapped[int] = mapped_column(Integer)
     segments: Mapped[list[list[int]]] = mapped_column(JSONB)
-    source: Mapped[str] = mapped_column(String(10))  # scan | review | retro
+    source: Mapped[TagSource] = mapped_column(_states(TagSource, 10))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
 
@@ -131,7 +149,8 @@ class ReviewItem(Base):
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     similarity: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[ReviewStatus] = mapped_column(_states(ReviewStatus, 10),
+                                                 default=ReviewStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -157,12 +176,13 @@ class Photo(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     photo_key: Mapped[str] = mapped_column(String(500))  # the caller's photo id
-    source: Mapped[str] = mapped_column(String(20))  # upload | url | embedding
+    source: Mapped[PhotoSource] = mapped_column(_states(PhotoSource, 20))
     source_url: Mapped[str | None] = mapped_column(Text)
     image_sha256: Mapped[str | None] = mapped_column(String(64))
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="ready")  # pending|ready|failed
+    status: Mapped[PhotoStatus] = mapped_column(_states(PhotoStatus, 20),
+                                                default=PhotoStatus.READY)
     error: Mapped[str | None] = mapped_column(Text)
     original_location: Mapped[str | None] = mapped_column(Text)  # in object storage
     annotated_location: Mapped[str | None] = mapped_column(Text)

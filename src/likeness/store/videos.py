@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from likeness.enums import ReviewStatus, TagSource, TrackStatus
 from likeness.errors import Conflict, NotFound
 from likeness.store.models import Person, ReviewItem, Track, Video, VideoTag
 
@@ -45,6 +46,13 @@ def get_video(session: Session, video_id: int) -> Video:
     return video
 
 
+def get_track(session: Session, track_id: int) -> Track:
+    track = session.get(Track, track_id)
+    if track is None:
+        raise NotFound(f"track {track_id} does not exist")
+    return track
+
+
 def list_videos(session: Session, *, status: str | None, limit: int, offset: int
                 ) -> tuple[list[Video], int]:
     query = select(Video)
@@ -73,7 +81,7 @@ def replace_scan(session: Session, video_id: int, model: str,
     job never duplicates; the ids of the new tracks, in order."""
     session.execute(delete(Track).where(Track.video_id == video_id))
     session.execute(delete(VideoTag).where(VideoTag.video_id == video_id,
-                                           VideoTag.source != "review"))
+                                           VideoTag.source != TagSource.REVIEW))
     ids = []
     for new in tracks:
         track_id = session.scalar(pg_insert(Track).values(
@@ -145,7 +153,8 @@ def tracks_like(session: Session, embedding: np.ndarray, model: str, min_similar
     """Untagged tracks of any video at least `min_similarity` to `embedding`."""
     distance = Track.embedding.cosine_distance(np.asarray(embedding, np.float32))
     rows = session.execute(select(Track, distance).where(
-        Track.model == model, Track.status != "tagged", distance <= 1 - min_similarity)
+        Track.model == model, Track.status != TrackStatus.TAGGED,
+        distance <= 1 - min_similarity)
         .order_by(distance).limit(limit))
     return [(track, 1 - float(d)) for track, d in rows]
 
@@ -177,12 +186,12 @@ def pending_item(session: Session, item_id: int) -> tuple[ReviewItem, Track]:
     item = session.get(ReviewItem, item_id, with_for_update=True)
     if item is None:
         raise NotFound(f"review item {item_id} does not exist")
-    if item.status != "pending":
+    if item.status != ReviewStatus.PENDING:
         raise Conflict(f"review item {item_id} is already {item.status}")
     return item, session.get_one(Track, item.track_id)
 
 
-def decide(session: Session, item: ReviewItem, status: str) -> None:
+def decide(session: Session, item: ReviewItem, status: ReviewStatus) -> None:
     item.status = status
     item.decided_at = datetime.now(UTC)
 

@@ -6,26 +6,29 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from likeness import __version__
-from likeness.api.deps import EngineDep, LimitsDep
-from likeness.api.errors import IMAGE_RESPONSES
-from likeness.api.schemas import DetectOut, FaceOut, HealthOut, ImageBase64In
+from likeness.api.deps import EngineDep, SettingsDep
+from likeness.api.errors import COMMON, IMAGE
+from likeness.api.schemas import ComponentOut, DetectOut, FaceOut, HealthOut, ImageBase64In
+from likeness.api.supervisor import Supervisor
 from likeness.engine import FaceEngine
 from likeness.errors import InvalidInput
 from likeness.media import ImageLimits
 from likeness.services.faces import DetectOptions, detect_in_bytes
 
-router = APIRouter(tags=["faces"])
-
+router = APIRouter(tags=["faces"], responses=COMMON)
 
 
 def detect_options(
-    max_faces: Annotated[int, Query(ge=0, description="Keep the N largest faces; 0 = all")] = 0,
+    max_faces: Annotated[int, Query(ge=0, le=1000,
+                                    description="Keep the N largest faces; 0 = all")] = 0,
     min_face_size: Annotated[float, Query(
-        ge=0, description="Drop faces whose shorter box side is below this, pixels")] = 0,
+        ge=0, le=100_000, description="Drop faces whose shorter box side is below this, "
+                                      "pixels")] = 0,
     include_embedding: Annotated[bool, Query(description="Compute embeddings")] = True,
 ) -> DetectOptions:
     return DetectOptions(max_faces, min_face_size, include_embedding)
@@ -34,22 +37,45 @@ def detect_options(
 OptionsDep = Annotated[DetectOptions, Depends(detect_options)]
 
 
-@router.get("/health", response_model=HealthOut, responses={503: IMAGE_RESPONSES[503]})
-def health(engine: EngineDep) -> HealthOut:
-    return HealthOut(version=__version__, model=engine.model_name,
-                     onnx_providers=engine.providers,
-                     embedding_dimension=engine.embedding_dimension,
-                     det_size=list(engine.det_size))
+def _limits(settings: SettingsDep) -> ImageLimits:
+    return ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
 
 
-@router.post("/detect", response_model=DetectOut, responses=IMAGE_RESPONSES)
+LimitsDep = Annotated[ImageLimits, Depends(_limits)]
+
+
+@router.get("/health", response_model=HealthOut, responses={
+    503: {"model": HealthOut, "description": "A required component (the model or the "
+                                             "database) is not up"}})
+def health(request: Request, settings: SettingsDep) -> JSONResponse:
+    """Each component's state; 200 when the model and the database are up, else 503."""
+    supervisor: Supervisor = request.app.state.supervisor
+    states = supervisor.report()
+    required = [s for s in states.values() if s.required]
+    status = "healthy" if all(s.state == "up" for s in required) else (
+        "starting" if any(s.state == "starting" for s in required) and
+        not any(s.state == "down" for s in required) else "unhealthy")
+    engine = supervisor.holder.engine
+    body = HealthOut(
+        status=status, version=__version__,
+        model=engine.model_name if engine else None,
+        onnx_providers=engine.providers if engine else [],
+        embedding_dimension=engine.embedding_dimension if engine else None,
+        det_size=list(engine.det_size if engine else settings.det_size),
+        components={name: ComponentOut(state=s.state, required=s.required, detail=s.detail)
+                    for name, s in states.items()})
+    return JSONResponse(body.model_dump(mode="json"),
+                        status_code=200 if status == "healthy" else 503)
+
+
+@router.post("/detect", response_model=DetectOut, responses=IMAGE)
 async def detect(engine: EngineDep, limits: LimitsDep, options: OptionsDep,
                  file: Annotated[UploadFile, File(description="The image")]) -> DetectOut:
     """Every face in the uploaded image, largest first. No face: 200 with `faces: []`."""
     return await _detect(engine, await file.read(), limits, options)
 
 
-@router.post("/extract-embedding", response_model=DetectOut, responses=IMAGE_RESPONSES)
+@router.post("/extract-embedding", response_model=DetectOut, responses=IMAGE)
 async def extract_embedding(engine: EngineDep, limits: LimitsDep, options: OptionsDep,
                             body: ImageBase64In) -> DetectOut:
     """The same as /detect, for an image sent as base64 in JSON."""

@@ -1,0 +1,64 @@
+"""The closed sets of values that every layer shares. The database holds the same values
+under CHECK constraints (migration 0004); tests/store checks the two agree."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class VideoStatus(StrEnum):
+    QUEUED = "queued"
+    SCANNING = "scanning"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Decision(StrEnum):
+    """What 1:N recognition concluded about one face."""
+
+    MATCH = "match"  # confident: the person
+    REVIEW = "review"  # worth a person's look
+    UNKNOWN = "unknown"
+
+
+class TrackStatus(StrEnum):
+    TAGGED = "tagged"
+    REVIEW = "review"
+    UNKNOWN = "unknown"
+
+
+class ReviewStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class TagSource(StrEnum):
+    """How a person came to be tagged in a video."""
+
+    SCAN = "scan"
+    REVIEW = "review"
+    RETRO = "retro"  # found later, when the person was enrolled
+
+
+class PhotoSource(StrEnum):
+    UPLOAD = "upload"
+    URL = "url"
+    EMBEDDING = "embedding"
+
+
+class PhotoStatus(StrEnum):
+    PENDING = "pending"  # a URL waiting for its download
+    READY = "ready"
+    FAILED = "failed"
+
+
+# table.column: the enumeration its CHECK constraint holds.
+CHECKED_COLUMNS: dict[str, type[StrEnum]] = {
+    "videos.status": VideoStatus,
+    "tracks.status": TrackStatus,
+    "review_items.status": ReviewStatus,
+    "video_tags.source": TagSource,
+    "photos.source": PhotoSource,
+    "photos.status": PhotoStatus,
+}
