@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -186,3 +187,49 @@ def test_a_restarted_service_keeps_everything(tmp_path: Path, settings: Settings
         assert second.get(f"/people/{person_id}").json()["face_count"] == 1
         response = second.post("/recognize", files=photo("faces/biden/biden_2.jpg"))
         assert response.json()["faces"][0]["person"]["name"] == "biden"
+
+
+@pytest.mark.parametrize("path", [
+    "/people/9223372036854775808", "/people/0", "/faces/76828054732077897813760/thumbnail",
+    "/people?offset=80769950628150377766191104", "/videos/-1", "/review?status=lost",
+    "/videos?status=lost", "/events/1/photos?offset=9223372036854775808"])
+def test_out_of_range_parameters_are_422(api: TestClient, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 422 and response.json()["detail"], response.text
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "a\x00b"}, "name"), ({"name": "ok", "external_id": "\ud800"}, "external_id"),
+    ({"name": "ok", "metadata": {"note": "x\x00"}}, "metadata"),
+    ({"name": "ok", "metadata": {"a": [{"b\x00": 1}]}}, "metadata")])
+def test_text_postgresql_cannot_hold_is_422_naming_the_field(
+        api: TestClient, body: dict, field: str) -> None:
+    raw = json.dumps(body)  # escapes NUL and the lone surrogate as \\u sequences
+    response = api.post("/people", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(field)
+    assert api.get("/people").json()["total"] == 0  # nothing half-written
+    person = api.post("/people", json={"name": "fine"}).json()
+    patched = api.patch(f"/people/{person['id']}", content=raw,
+                        headers={"content-type": "application/json"})
+    assert patched.status_code == 422 and patched.json()["detail"].startswith(field)
+
+
+def test_a_hostile_file_name_is_kept_as_a_label(api: TestClient) -> None:
+    files = {"file": ("evil\x00\x1bname.jpg",
+                      data_file("faces/obama/obama_1.jpg").read_bytes(), "image/jpeg")}
+    response = api.post("/register", data={"name": "obama"}, files=files)
+    assert response.status_code == 201, response.text
+    assert "\x00" not in response.json()["face"]["source_name"]
+
+
+def test_every_error_status_is_declared_with_the_one_error_model(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    expected = "/HealthOut" if path == "/health" else "/ErrorOut"
+                    assert ref.endswith(expected), (method, path, status)

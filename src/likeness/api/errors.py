@@ -103,7 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def install_openapi(app: FastAPI) -> None:
     """The OpenAPI document, made true: FastAPI declares its own validation-error array
-    for 422, while every error body here is ErrorOut."""
+    for 422, while every error body here is ErrorOut; an operation without parameters or
+    body cannot answer 422."""
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version,
@@ -111,6 +112,8 @@ def install_openapi(app: FastAPI) -> None:
             error_ref = {"$ref": "#/components/schemas/ErrorOut"}
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
+                    if not operation.get("parameters") and "requestBody" not in operation:
+                        operation["responses"].pop("422", None)  # nothing to validate
                     invalid = operation.get("responses", {}).get("422")
                     if invalid is not None:
                         invalid["content"] = {"application/json": {"schema": error_ref}}

@@ -51,6 +51,11 @@ class Face:
     def area(self) -> float:
         return float((self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1]))
 
+    def require_embedding(self) -> np.ndarray:
+        """The embedding, which every face analysed with embed=True (the default) has."""
+        assert self.embedding is not None, "the face was analysed with embed=False"
+        return self.embedding
+
     def box(self) -> list[float]:
         """The box as plain floats to 0.01 px, as responses and stored rows carry it."""
         return [round(float(v), 2) for v in self.bbox]

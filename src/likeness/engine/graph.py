@@ -14,6 +14,7 @@ original's to cosine 0.9999999 (tests/engine/test_graph.py).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -27,7 +28,7 @@ def _prelu_nodes(slope: np.ndarray, x: str, y: str, prefix: str
                                         f"{prefix}minus_one")
     minus_slope = numpy_helper.from_array(-slope.reshape(channels, 1, 1, 1).astype(np.float32),
                                           f"{prefix}minus_slope")
-    depthwise = {"group": channels, "kernel_shape": [1, 1]}
+    depthwise: dict[str, Any] = {"group": channels, "kernel_shape": [1, 1]}
     nodes = [
         helper.make_node("Relu", [x], [f"{prefix}positive"]),
         helper.make_node("Conv", [x, minus_one.name], [f"{prefix}negated"], **depthwise),

@@ -64,7 +64,8 @@ def check_url(url: str, policy: FetchPolicy) -> Target:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise InvalidInput(f"image_url host {parts.hostname!r} does not resolve: {exc}") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    # An IPv4/IPv6 sockaddr's first item is always the address string.
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not policy.allow_private:
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%")[0])
@@ -90,13 +91,14 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """TLS to the checked address, with the certificate checked against the host name."""
 
     def __init__(self, target: Target, timeout: float) -> None:
-        super().__init__(target.host, target.port, timeout=timeout,
-                         context=ssl.create_default_context())
+        context = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=context)
         self._address = target.address
+        self._tls = context
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def fetch(url: str, policy: FetchPolicy) -> bytes:

@@ -80,19 +80,20 @@ def calibrate(engine: FaceEngine, directory: Path, limits: ImageLimits,
     """Embed the largest face of every labelled photo and score all pairs."""
     people = labelled_photos(directory)
     embeddings: list[tuple[str, np.ndarray]] = []
-    skipped = []
+    skipped: list[tuple[Path, str]] = []
     for name, photos in people.items():
         for path in photos:
             try:
                 faces = engine.analyze(decode_image(path.read_bytes(), limits), max_faces=1)
                 if faces:
-                    embeddings.append((name, faces[0].embedding))
+                    embeddings.append((name, faces[0].require_embedding()))
                 else:
                     skipped.append((path, "no face found"))
             except (LikenessError, OSError) as exc:
                 skipped.append((path, str(exc)))
             progress()
-    same, different = [], []
+    same: list[float] = []
+    different: list[float] = []
     for (a, ea), (b, eb) in itertools.combinations(embeddings, 2):
         (same if a == b else different).append(float(ea @ eb))
     if not same or not different:

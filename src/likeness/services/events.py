@@ -336,7 +336,8 @@ class EventService:
             raise InvalidInput("give a selfie file or a user_embedding, not both or neither")
         if selfie is not None:
             image = decode_image(selfie, self.limits)
-            query = largest_face(self.engine.analyze(image, max_faces=1), "the selfie").embedding
+            selfie_face = largest_face(self.engine.analyze(image, max_faces=1), "the selfie")
+            query = selfie_face.require_embedding()
         else:
             query = normalized_embedding(embedding or [])
         store.get_event(session, event_id)

@@ -93,7 +93,7 @@ def compare(engine: FaceEngine, image_a: np.ndarray, image_b: np.ndarray, *,
     faces_a, faces_b = engine.analyze_batch([image_a, image_b], max_faces=1)
     face_a, face_b = largest_face(faces_a, names[0]), largest_face(faces_b, names[1])
     threshold = verify_threshold(engine, threshold)
-    similarity = float(np.dot(face_a.embedding, face_b.embedding))
+    similarity = float(np.dot(face_a.require_embedding(), face_b.require_embedding()))
     return Comparison(similarity, similarity >= threshold, threshold)
 
 

@@ -379,7 +379,8 @@ class PeopleService:
         thresholds = thresholds or self.thresholds()
         effort = top_k if top_k > self.ef_search else None  # else the connection's
         results = [Recognition(face, store.search_people(
-                       session, face.embedding, self.model, top_k=top_k, ef_search=effort))
+                       session, face.require_embedding(), self.model, top_k=top_k,
+                       ef_search=effort))
                    for face in faces]
         assign(results, thresholds)
         return results
@@ -390,7 +391,8 @@ class PeopleService:
         faces = self.engine.analyze(image, max_faces=1)
         if not faces:
             raise NoFaceFound("no face found in the photo")
-        similarity = store.best_similarity(session, person_id, faces[0].embedding, self.model)
+        similarity = store.best_similarity(session, person_id, faces[0].require_embedding(),
+                                           self.model)
         if similarity is None:
             raise Rejected(f"person {person_id} has no face enrolled with {self.model}")
         threshold = self.verify_threshold_or(threshold)

@@ -55,7 +55,7 @@ class FaceTrack:
 
     def add(self, member: TrackedFace) -> None:
         self.members.append(member)
-        self._sum += member.weight * member.face.embedding
+        self._sum += member.weight * member.face.require_embedding()
 
     @property
     def embedding(self) -> np.ndarray:

@@ -23,6 +23,7 @@ def copy_rows(session: Session, table: str, types: Mapping[str, str],
     if not rows:
         return
     connection = session.connection().connection.driver_connection
+    assert connection is not None  # None only once the connection is invalidated
     columns = list(types)
     with connection.cursor().copy(
             f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:

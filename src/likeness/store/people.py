@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Connection, Row, TextClause, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,12 @@ from likeness.errors import Conflict, NotFound
 from likeness.store.bulk import copy_rows
 from likeness.store.models import EMBEDDING_DIMENSION, FaceRecord, Person
 from likeness.store.search_index import LAYOUTS, shard_predicate
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """The rows a DELETE or UPDATE matched: Session.execute is typed as returning a
+    Result, which for these statements is a CursorResult."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +103,7 @@ def update_person(session: Session, person: Person, changes: dict[str, Any]) -> 
 
 def delete_person(session: Session, person_id: int) -> None:
     """The person and, by ON DELETE CASCADE, their faces, embeddings and crops."""
-    if session.execute(delete(Person).where(Person.id == person_id)).rowcount == 0:
+    if _rowcount(session.execute(delete(Person).where(Person.id == person_id))) == 0:
         raise NotFound(f"person {person_id} does not exist")
 
 
@@ -110,8 +117,9 @@ def merge_people(session: Session, target_id: int, source_id: int) -> int:
     target_images = select(FaceRecord.image_sha256).where(FaceRecord.person_id == target_id)
     session.execute(delete(FaceRecord).where(FaceRecord.person_id == source_id,
                                              FaceRecord.image_sha256.in_(target_images)))
-    moved = session.execute(update(FaceRecord).where(FaceRecord.person_id == source_id)
-                            .values(person_id=target_id)).rowcount
+    moved = _rowcount(session.execute(update(FaceRecord)
+                                      .where(FaceRecord.person_id == source_id)
+                                      .values(person_id=target_id)))
     session.execute(delete(Person).where(Person.id == source_id))
     return moved
 
@@ -168,7 +176,7 @@ def get_face(session: Session, face_id: int) -> FaceRecord:
 
 
 def delete_face(session: Session, face_id: int) -> None:
-    if session.execute(delete(FaceRecord).where(FaceRecord.id == face_id)).rowcount == 0:
+    if _rowcount(session.execute(delete(FaceRecord).where(FaceRecord.id == face_id))) == 0:
         raise NotFound(f"face {face_id} does not exist")
 
 
@@ -226,7 +234,7 @@ def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k:
         return list(connection.execute(_search_statement(shard, shards), parameters))
 
     def search_apart(shard: int) -> list[Row]:
-        with session.get_bind().connect() as connection:
+        with session.get_bind().engine.connect() as connection:
             return search(connection, shard)
 
     others = [_SHARD_WORKERS.submit(search_apart, shard) for shard in range(1, shards)]

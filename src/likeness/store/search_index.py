@@ -103,7 +103,7 @@ def vector_indexes(connection: Connection, table: str) -> list[str]:
 
 def current_layout(connection: Connection, table: str = "faces") -> Layout | None:
     """The table's index layout in use (a complete, valid set), or None: no index."""
-    found: dict[str, tuple[str, list[str], str | None]] = {}
+    found: dict[str, tuple[Kind, list[str], str | None]] = {}  # _INDEXES: hnsw or ivfflat
     for name, kind, options, comment, valid in connection.execute(_INDEXES, {"table": table}):
         if valid:
             found[name] = (kind, options or [], comment)

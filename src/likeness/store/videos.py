@@ -82,10 +82,10 @@ def replace_scan(session: Session, video_id: int, model: str,
     session.execute(delete(Track).where(Track.video_id == video_id))
     session.execute(delete(VideoTag).where(VideoTag.video_id == video_id,
                                            VideoTag.source != TagSource.REVIEW))
-    ids = []
+    ids: list[int] = []
     for new in tracks:
-        track_id = session.scalar(pg_insert(Track).values(
-            video_id=video_id, model=model, **new.track).returning(Track.id))
+        track_id = session.execute(pg_insert(Track).values(
+            video_id=video_id, model=model, **new.track).returning(Track.id)).scalar_one()
         ids.append(track_id)
         if new.detections:
             session.execute(text("""
