@@ -138,8 +138,8 @@ def report_unreadable(path: Path, error: LikenessError, as_json: bool, table: Ta
                       *[""] * (len(table.columns) - 3))
 
 
-def get_settings() -> Settings:
-    """likeness.config.get_settings, its pydantic imports paid when a command runs."""
-    from likeness.config import get_settings as settings
+def load_settings() -> Settings:
+    """The settings (likeness.config.get_settings), imported when a command runs."""
+    from likeness.config import get_settings
 
-    return settings()
+    return get_settings()

@@ -16,8 +16,8 @@ from likeness.cli.common import (
     console,
     fail,
     failing_on_errors,
-    get_settings,
     load_engine,
+    load_settings,
     loaded_batches,
     open_database,
     progress_bar,
@@ -75,21 +75,22 @@ def sources_of(source: Path, policy: FetchPolicy) -> list[Source]:
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*")
                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        return [Source(p.relative_to(source).as_posix(), lambda p=p: read_bytes(p))
+        return [Source(p.relative_to(source).as_posix(), partial(read_bytes, p))
                 for p in paths]
     lines = read_bytes(source).decode("utf-8", errors="replace").splitlines()
     urls = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    return [Source(url, lambda url=url: fetch(url, policy), url) for url in dict.fromkeys(urls)]
+    return [Source(url, partial(fetch, url, policy), url) for url in dict.fromkeys(urls)]
 
 
 def _load(source: Source, service: EventService) -> tuple[ImageInput, np.ndarray]:
     """A photo read (or downloaded) and decoded; a downloaded one is stored as from its
     URL, as the HTTP API stores it."""
+    from likeness.enums import PhotoSource
     from likeness.media import decode_image
     from likeness.services.events import ImageInput
 
     data = source.get()
-    origin = "upload" if source.url is None else "url"
+    origin = PhotoSource.UPLOAD if source.url is None else PhotoSource.URL
     return (ImageInput(source.key, data, origin, source.url),
             decode_image(data, service.limits))
 
@@ -107,7 +108,7 @@ def ingest(
     from likeness.storage import ObjectStorage
     from likeness.store import events as store
 
-    settings = get_settings()
+    settings = load_settings()
     service = EventService.from_settings(load_engine(settings),
                                          ObjectStorage.from_settings(settings), settings)
     with failing_on_errors():
@@ -130,9 +131,9 @@ def ingest(
                         failures.add_row(photo.key, str(result))
                     else:
                         loaded.append(result)
-                for result in service.ingest_decoded(session, event_id, loaded):
-                    counts["stored"] += result.created
-                    counts["faces"] += len(result.faces) if result.created else 0
+                for ingested in service.ingest_decoded(session, event_id, loaded):
+                    counts["stored"] += ingested.created
+                    counts["faces"] += len(ingested.faces) if ingested.created else 0
                 progress.advance(task, len(batch))
     console.print(f"event {event_id}: {counts['stored']} photos stored with "
                   f"{counts['faces']} faces; {counts['skipped']} already stored")
@@ -147,7 +148,7 @@ def list_events() -> None:
 
     from likeness.store import events as store
 
-    settings = get_settings()
+    settings = load_settings()
     table = Table("id", "name", "photos", "faces", "created")
     with open_database(settings) as database, database.session() as session:
         events, _ = store.list_events(session, limit=10_000, offset=0)
@@ -164,7 +165,7 @@ def remove_event(event_id: Annotated[int, typer.Argument(help="Event id")]) -> N
     from likeness.services.events import EventRecords
     from likeness.storage import ObjectStorage
 
-    settings = get_settings()
+    settings = load_settings()
     records = EventRecords(ObjectStorage.from_settings(settings))
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
@@ -179,7 +180,7 @@ def grpc_server(port: Annotated[int | None, typer.Option(help="gRPC port (defaul
     from likeness.rpc.server import GrpcServer
     from likeness.storage import ObjectStorage
 
-    settings = get_settings()
+    settings = load_settings()
     configure_logging(settings)
     engine = load_engine(settings)
     with open_database(settings) as database:

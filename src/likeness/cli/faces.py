@@ -14,9 +14,9 @@ from likeness.cli.common import (
     console,
     fail,
     failing_on_errors,
-    get_settings,
     limits,
     load_engine,
+    load_settings,
     loaded_batches,
     progress_bar,
     read_image,
@@ -46,7 +46,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     from likeness.engine.packs import resolve_pack
     from likeness.engine.runtime import choose_providers
 
-    settings = get_settings()
+    settings = load_settings()
     updates = {k: v for k, v in {"host": host, "port": port, "grpc_port": grpc_port}.items()
                if v is not None}
     settings = settings.model_copy(update=updates)
@@ -91,7 +91,7 @@ def detect(
     from likeness.api.schemas import FaceOut
     from likeness.media.draw import draw_faces
 
-    settings = get_settings()
+    settings = load_settings()
     engine = load_engine(settings)
     if draw is not None:
         draw.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ def compare(
     """Are the largest faces of two images the same person?"""
     from likeness.services import faces as face_service
 
-    settings = get_settings()
+    settings = load_settings()
     with failing_on_errors():
         first = read_image(image_a, limits(settings))
         second = read_image(image_b, limits(settings))
@@ -164,7 +164,7 @@ def models() -> None:
     from likeness.engine.catalog import LICENCE
     from likeness.engine.packs import available_packs
 
-    settings = get_settings()
+    settings = load_settings()
     packs = available_packs(settings.model_dir)
     if not packs:
         raise fail(f"no model pack found under {settings.model_dir.expanduser()} and "

@@ -13,9 +13,9 @@ import typer
 from likeness.cli.common import (
     console,
     failing_on_errors,
-    get_settings,
     limits,
     load_engine,
+    load_settings,
     open_database,
     progress_bar,
     read_bytes,
@@ -56,7 +56,7 @@ def enroll(
     already scanned."""
     from likeness.services.people import FaceChoice, PeopleService, Upload
 
-    settings = get_settings()
+    settings = load_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
@@ -83,7 +83,7 @@ def enroll_dir(
     from likeness.services import calibration
     from likeness.services.people import FaceChoice, PeopleService, Upload
 
-    settings = get_settings()
+    settings = load_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
     people = calibration.labelled_photos(directory)
     total = sum(len(photos) for photos in people.values())
@@ -122,7 +122,7 @@ def identify(
     from likeness.media.draw import draw_faces
     from likeness.services.people import PeopleService, label
 
-    settings = get_settings()
+    settings = load_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
     if draw is not None:
         draw.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ def list_people(name: Annotated[str | None, typer.Option(help="Part of the name"
 
     from likeness.store import people as store
 
-    settings = get_settings()
+    settings = load_settings()
     with open_database(settings) as database, database.session() as session:
         people, total = store.list_people(session, name_contains=name, limit=limit,
                                           offset=offset)
@@ -184,7 +184,7 @@ def show_person(person_id: Annotated[int, typer.Argument(help="Person id")]) -> 
 
     from likeness.store import people as store
 
-    settings = get_settings()
+    settings = load_settings()
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
         person = store.get_person(session, person_id)
@@ -208,7 +208,7 @@ def remove_person(person_id: Annotated[int, typer.Argument(help="Person id")],
     """Delete a person with all their faces, embeddings and crops."""
     from likeness.store import people as store
 
-    settings = get_settings()
+    settings = load_settings()
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
         person = store.get_person(session, person_id)
@@ -223,7 +223,7 @@ def remove_person(person_id: Annotated[int, typer.Argument(help="Person id")],
 @db_app.command("upgrade")
 def upgrade() -> None:
     """Apply the database migrations (also done at every start)."""
-    settings = get_settings()
+    settings = load_settings()
     with open_database(settings) as database:
         console.print(f"database {database.describe()} is up to date")
 
@@ -233,7 +233,7 @@ def db_status() -> None:
     """The gallery's size and how its faces are indexed for search."""
     from likeness.store import search_index
 
-    with open_database(get_settings()) as database, database.engine.connect() as connection:
+    with open_database(load_settings()) as database, database.engine.connect() as connection:
         faces = search_index.count_faces(connection)
         layout = search_index.current_layout(connection)
     console.print(f"faces: {faces:,}")
@@ -263,7 +263,7 @@ def db_reindex(
         raise typer.BadParameter("--kind is hnsw or ivfflat")
     if not re.fullmatch(r"\d+(kB|MB|GB)", memory):
         raise typer.BadParameter("--memory is a size such as 512MB or 4GB")
-    with open_database(get_settings()) as database, database.engine.connect(
+    with open_database(load_settings()) as database, database.engine.connect(
             ).execution_options(isolation_level="AUTOCOMMIT") as connection:
         faces = search_index.count_faces(connection)
         layout = search_index.layout_for(faces, kind, shards, lists)  # type: ignore[arg-type]
@@ -285,7 +285,7 @@ def calibrate(
 
     from likeness.services import calibration
 
-    settings = get_settings()
+    settings = load_settings()
     engine = load_engine(settings)
     total = sum(len(p) for p in calibration.labelled_photos(directory).values())
     with failing_on_errors(), progress_bar(total) as progress:

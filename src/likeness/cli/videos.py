@@ -15,8 +15,8 @@ from likeness.cli.common import (
     configure_logging,
     console,
     failing_on_errors,
-    get_settings,
     load_engine,
+    load_settings,
     open_database,
     progress_bar,
 )
@@ -47,7 +47,7 @@ def scan(
     from likeness.services.videos import ScanOptions, VideoRecords, VideoService
     from likeness.store import videos as store
 
-    settings = get_settings()
+    settings = load_settings()
     service = VideoService.from_settings(load_engine(settings), settings)
     options = ScanOptions(fps or settings.video_fps, keyframes)
     failures = 0
@@ -99,7 +99,7 @@ def worker() -> None:
     from likeness.jobs.queue import JobQueue, WorkerRuntime
     from likeness.storage import ObjectStorage
 
-    settings = get_settings()
+    settings = load_settings()
     configure_logging(settings)
     engine = load_engine(settings)
     with open_database(settings) as database:
@@ -129,7 +129,7 @@ def watch(
     from likeness.jobs.queue import JobQueue
     from likeness.jobs.watch import FolderWatcher
 
-    settings = get_settings()
+    settings = load_settings()
     configure_logging(settings)
     with open_database(settings) as database, failing_on_errors():
         watcher = FolderWatcher(directory, database, JobQueue(database, settings), settings,

@@ -90,7 +90,8 @@ def sample_frames(path: Path, *, fps: float = 1.0, keyframes: bool = False
             stream.codec_context.skip_frame = "NONKEY"
         elif fps < rate / 2:
             stream.codec_context.skip_frame = "NONREF"
-        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        start = (float(stream.start_time * stream.time_base)
+                 if stream.start_time and stream.time_base is not None else 0.0)
         next_tick = 0.0
         for frame in container.decode(stream):
             if frame.time is None:

@@ -80,7 +80,7 @@ def calibrate(engine: FaceEngine, directory: Path, limits: ImageLimits,
     """Embed the largest face of every labelled photo and score all pairs."""
     people = labelled_photos(directory)
     embeddings: list[tuple[str, np.ndarray]] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped = []
     for name, photos in people.items():
         for path in photos:
             try:

@@ -222,9 +222,9 @@ class EventService:
         known = {item.photo_key: store.photo_by_key(session, event_id, item.photo_key)
                  for item in inputs}
         session.commit()  # no transaction stays open through inference
-        fresh = [item for item in inputs
-                 if known[item.photo_key] is None
-                 or known[item.photo_key].status != PhotoStatus.READY]
+        ready = {key for key, photo in known.items()
+                 if photo is not None and photo.status == PhotoStatus.READY}
+        fresh = [item for item in inputs if item.photo_key not in ready]
         images = [decode_image(item.data, self.limits) for item in fresh]
         stored = {result.photo.photo_key: result for result in self.ingest_decoded(
             session, event_id, list(zip(fresh, images, strict=True)))}

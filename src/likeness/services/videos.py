@@ -388,7 +388,8 @@ class VideoService:
         """Decide each track and write the scan: tags for confident tracks, review items
         for doubtful ones, every detection."""
         gap = int(GAP_SAMPLES * 1000 / options.fps)
-        new_tracks, tag_spans = [], {}
+        new_tracks: list[store.NewTrack] = []
+        tag_spans: dict[int, list[tuple[int, int, float]]] = {}
         for track in tracks:
             candidates = people_store.search_people(session, track.embedding,
                                                     self.engine.model_name, top_k=1)
@@ -405,7 +406,8 @@ class VideoService:
                 track={"first_ms": track.first_ms, "last_ms": track.last_ms,
                        "detections": len(track.members), "embedding": track.embedding,
                        "status": status,
-                       "person_id": best.person_id if status == TrackStatus.TAGGED else None,
+                       "person_id": best.person_id if best and status == TrackStatus.TAGGED
+                       else None,
                        "similarity": similarity, "crop_jpeg": track.best.crop_jpeg},
                 detections=[{"time_ms": m.time_ms, "frame_index": m.frame_index,
                              "bbox": [round(float(v), 1) for v in m.face.bbox],
