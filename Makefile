@@ -7,6 +7,9 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # dependencies: it asks for opencv-python, which would clash with opencv-python-headless;
 # what its FaceAnalysis path imports is in the dev extra.
 REFERENCE := insightface==2.1
+# The generator of the contract test's client, also without its dependencies: it asks for
+# typer<0.28 and works with the CLI's 0.29; what it needs is in the dev extra.
+CLIENT_GENERATOR := openapi-python-client==0.29.1
 
 .PHONY: serve test bench proto clean
 
@@ -19,14 +22,17 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(PIP) -e '.[dev]'
-	$(PIP) --no-deps $(REFERENCE)
+	$(PIP) --no-deps $(REFERENCE) $(CLIENT_GENERATOR)
 	touch $@
 
 serve: $(VENV)/.runtime
 	$(BIN)/likeness serve
 
+# ruff, the type checker, then every test: the contract tests (tests/contract) fuzz the
+# served OpenAPI for about three minutes; `pytest -m "not contract"` skips them.
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev

@@ -25,7 +25,7 @@ from common import REPO, machine, pack_directory, reference_analysis
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.engine.packs import resolve_pack
-from likeness.services.videos import ScanOptions, VideoService
+from likeness.services.videos import ScanOptions, VideoRecords, VideoService
 from likeness.store import Database
 
 CLIP = REPO.parent / "shared" / "data" / "video" / "hamilton_clip.mp4"
@@ -75,7 +75,7 @@ def main() -> None:
     for height in HEIGHTS:
         video = prepare(height, work)
         with database.session() as session:
-            video_id = service.register(session, video, video.name, ScanOptions())[0].id
+            video_id = VideoRecords.register(session, video, video.name, ScanOptions())[0].id
         rates, duration = {}, 0.0
         for keyframes in (False, True):  # the same video, scanned in each mode
             with database.session() as session:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from likeness import errors
+from likeness.api.validation import MAX_BIGINT, METADATA_VALUE_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
 }
 
 DESCRIPTIONS = {
-    400: "Malformed input: a corrupt image, bad base64, contradictory fields",
+    400: "Malformed input: a body that is not JSON or not UTF-8, a corrupt image, bad "
+         "base64, contradictory fields",
     403: "Not allowed here",
     404: "No such record",
     409: "Contradicts what is stored",
@@ -96,19 +98,51 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": _describe_validation(exc)}, status_code=422)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names only the first route of the path
+            headers["Allow"] = ", ".join(sorted(_methods_of(app, request.scope)))
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers or None)
+
+
+def _methods_of(app: FastAPI, scope: Any) -> set[str]:
+    """Every method that some route of the app answers at the request's path."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        path_regex = getattr(route, "path_regex", None)
+        if path_regex is not None and path_regex.match(scope["path"]):
+            methods |= getattr(route, "methods", None) or set()
+    return methods
+
+
+def _mend_schemas(node: Any) -> None:
+    """Where FastAPI's generated schemas say less than the server does: uploads are
+    binary strings (clients generated from the document then send files), and integer
+    bounds stay integers (2^63-1 as a float is 2^63, one past the largest id)."""
+    if isinstance(node, dict):
+        if node.get("contentMediaType") == "application/octet-stream":
+            node.setdefault("format", "binary")
+        if node.get("type") == "integer":
+            for bound in ("minimum", "maximum"):
+                if isinstance(node.get(bound), float):
+                    node[bound] = min(int(node[bound]), MAX_BIGINT)
+        for child in node.values():
+            _mend_schemas(child)
+    elif isinstance(node, list):
+        for child in node:
+            _mend_schemas(child)
 
 
 def install_openapi(app: FastAPI) -> None:
     """The OpenAPI document, made true: FastAPI declares its own validation-error array
     for 422, while every error body here is ErrorOut; an operation without parameters or
-    body cannot answer 422."""
+    body cannot answer 422; uploads and integer bounds are mended (_mend_schemas)."""
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version,
                                  description=app.description, routes=app.routes)
+            _mend_schemas(schema)
             error_ref = {"$ref": "#/components/schemas/ErrorOut"}
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
@@ -122,6 +156,7 @@ def install_openapi(app: FastAPI) -> None:
             components.pop("HTTPValidationError", None)
             components.pop("ValidationError", None)
             components["ErrorOut"] = ErrorOut.model_json_schema()
+            components["MetadataValue"] = METADATA_VALUE_SCHEMA
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from likeness.api.validation import BigId, Metadata, Text
 from likeness.enums import (
@@ -105,7 +106,8 @@ class PersonIn(BaseModel):
 
 
 class PersonPatch(BaseModel):
-    name: Text | None = Field(None, min_length=1, max_length=200)
+    # null is not a name: refused (400), and not offered in the schema
+    name: Annotated[Text, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     external_id: Text | None = Field(None, max_length=200)
     metadata: Metadata | None = None
 

@@ -4,12 +4,20 @@ surrogate), and JSON objects whose keys and strings obey the same rule."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 MAX_BIGINT = 2**63 - 1
 MAX_METADATA_DEPTH = 32
+# Text PostgreSQL can store, as a JSON Schema pattern: no NUL. (A lone surrogate is no
+# Unicode text at all, so a JSON Schema string excludes it already; it is refused too. A
+# pattern naming the surrogate range is one that fuzzers and regex engines cannot use.)
+TEXT_PATTERN = "^[^\\u0000]*$"
+METADATA_VALUE_REF = "#/components/schemas/MetadataValue"
 
 
 def _text_problem(text: str) -> str | None:
@@ -39,6 +47,8 @@ def check_json(value: Any) -> Any:
             problem = _text_problem(item)
             if problem:
                 raise ValueError(f"the text at {path} {problem}")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"the number at {path} is not finite")
         elif isinstance(item, dict):
             for key, child in item.items():
                 problem = _text_problem(key)
@@ -61,6 +71,34 @@ def clean_filename(name: str | None, default: str = "upload") -> str:
     return text or default
 
 
-Text = Annotated[str, AfterValidator(check_text)]
-Metadata = Annotated[dict[str, Any], AfterValidator(check_json)]
-BigId = Annotated[int, Field(ge=1, le=MAX_BIGINT)]
+class _StorableText:
+    """States the text rule in the JSON Schema (check_text enforces it)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler
+                                     ) -> JsonSchemaValue:
+        return {**handler(core), "pattern": TEXT_PATTERN}
+
+
+class _StorableJson:
+    """States the metadata rule in the JSON Schema (check_json enforces it): keys and
+    strings are storable text (MetadataValue, a component of the document)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler
+                                     ) -> JsonSchemaValue:
+        return {"type": "object", "propertyNames": {"pattern": TEXT_PATTERN},
+                "additionalProperties": {"$ref": METADATA_VALUE_REF}}
+
+
+# One level deep only: a recursive schema defeats client generators (openapi-python-client
+# drops the operations); deeper strings are checked all the same (check_json).
+METADATA_VALUE_SCHEMA: JsonSchemaValue = {
+    "description": "Any JSON value; keys and strings, at any depth, hold no NUL",
+    "anyOf": [{"type": "string", "pattern": TEXT_PATTERN}, {"type": "number"},
+              {"type": "boolean"}, {"type": "array", "items": {}}, {"type": "object"},
+              {"type": "null"}]}
+
+Text = Annotated[str, AfterValidator(check_text), _StorableText]
+Metadata = Annotated[dict[str, Any], AfterValidator(check_json), _StorableJson]
+BigId = Annotated[int, Field(ge=1, le=MAX_BIGINT)]  # 7.0 is 7, as JSON Schema says

@@ -6,8 +6,9 @@ import contextlib
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +23,9 @@ from likeness.cli.common import (
 )
 from likeness.errors import LikenessError
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
 
 def register(app: typer.Typer) -> None:
     for command in (scan, worker, watch):
@@ -30,6 +34,11 @@ def register(app: typer.Typer) -> None:
 
 def _ms(value: int) -> str:
     return f"{value / 1000:.1f}s"
+
+
+def _on_progress(progress: Progress, task: TaskID) -> Callable[[int, int | None], None]:
+    """A scan's progress callback, moving `task` of the bar."""
+    return lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def scan(
@@ -61,8 +70,7 @@ def scan(
                 with progress_bar(2) as progress:
                     task = progress.add_task(path.name, total=video.samples_total)
                     video = service.scan(database.sessions, video.id,
-                                         lambda done, total, t=task: progress.update(
-                                             t, completed=done, total=total))
+                                         _on_progress(progress, task))
             except LikenessError as exc:
                 failures += 1
                 console.print(f"[red]{path}: {exc}[/]") if not as_json else print(
@@ -107,6 +115,7 @@ def worker() -> None:
 
         async def run() -> None:
             task = asyncio.current_task()
+            assert task is not None  # asyncio.run runs this coroutine as a task
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, task.cancel)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from likeness.config import Settings
 from likeness.enums import Decision
-from likeness.errors import InvalidInput, LikenessError, NoFaceFound, Rejected
+from likeness.errors import Conflict, InvalidInput, LikenessError, NoFaceFound, Rejected
 from likeness.media import ImageLimits, decode_image
 from likeness.services.faces import (
     Comparison,
@@ -88,7 +88,11 @@ class PeopleRecords:
         session.commit()
 
     def merge(self, session: Session, person_id: int, source_id: int) -> Merged:
-        """Move `source_id`'s faces to `person_id` and delete `source_id`."""
+        """Move `source_id`'s faces to `person_id` and delete `source_id`. A missing
+        `person_id` is not found; a missing `source_id` contradicts what is stored."""
+        store.get_person(session, person_id)
+        if store.find_person(session, source_id) is None:
+            raise Conflict(f"source_id {source_id}: no such person")
         moved = store.merge_people(session, person_id, source_id)
         merged = Merged(self.get(session, person_id), moved)
         session.commit()

@@ -62,8 +62,12 @@ def add_people(session: Session, names: Sequence[str]) -> list[int]:
     return list(ids)
 
 
+def find_person(session: Session, person_id: int) -> Person | None:
+    return session.get(Person, person_id)
+
+
 def get_person(session: Session, person_id: int) -> Person:
-    person = session.get(Person, person_id)
+    person = find_person(session, person_id)
     if person is None:
         raise NotFound(f"person {person_id} does not exist")
     return person

@@ -46,7 +46,7 @@ def _embedding(text: str, field: str) -> list[float]:
 
 
 @router.post("/events", response_model=EventOut, status_code=status.HTTP_201_CREATED,
-             responses=declare(413))
+             responses=declare(400, 413))
 def create_event(body: EventIn, session: SessionDep, records: EventRecordsDep) -> EventOut:
     return EventOut.of(records.create(session, body.name, body.metadata))
 

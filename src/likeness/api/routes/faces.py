@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -52,6 +52,7 @@ def health(request: Request, settings: SettingsDep) -> JSONResponse:
     supervisor: Supervisor = request.app.state.supervisor
     states = supervisor.report()
     required = [s for s in states.values() if s.required]
+    status: Literal["healthy", "starting", "unhealthy"]
     status = "healthy" if all(s.state == "up" for s in required) else (
         "starting" if any(s.state == "starting" for s in required) and
         not any(s.state == "down" for s in required) else "unhealthy")

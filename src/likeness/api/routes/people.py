@@ -39,7 +39,7 @@ Threshold = Annotated[float | None, Query(ge=-1, le=1)]
 
 
 @router.post("/people", response_model=PersonOut, status_code=status.HTTP_201_CREATED,
-             responses=declare(409, 413))
+             responses=declare(400, 409, 413))
 def create_person(body: PersonIn, session: SessionDep, records: RecordsDep) -> PersonOut:
     return PersonOut.of(records.create(session, body.name, body.external_id, body.metadata))
 
@@ -77,7 +77,7 @@ def delete_person(person_id: PersonId, session: SessionDep, records: RecordsDep)
 
 
 @router.post("/people/{person_id}/merge", response_model=MergeOut,
-             responses=declare(404, 409, 413))
+             responses=declare(400, 404, 409, 413))
 def merge_people(person_id: PersonId, body: MergeIn, session: SessionDep,
                  records: RecordsDep) -> MergeOut:
     """Move `source_id`'s faces to this person and delete `source_id`."""
