@@ -27,7 +27,6 @@ from likeness.errors import LikenessError
 
 if TYPE_CHECKING:
     import numpy as np
-    from sqlalchemy.orm import Session
 
     from likeness.media.fetch import FetchPolicy
     from likeness.services.events import EventService, ImageInput
@@ -47,23 +46,6 @@ def register(app: typer.Typer) -> None:
     app.command()(ingest)
     app.command("grpc")(grpc_server)
     app.add_typer(events_app, name="events")
-
-
-def _event_id(session: Session, event: str) -> int:
-    """EVENT is an id, or a name: the event of that name, created if there is none."""
-    from likeness.store import events as store
-
-    if event.isdigit():
-        return store.get_event(session, int(event)).id
-    found = store.events_named(session, event)
-    if len(found) > 1:
-        raise LikenessError(f"{len(found)} events are called {event!r}; give an id")
-    if found:
-        return found[0].id
-    created = store.create_event(session, event)
-    session.commit()
-    console.print(f"created event {created.id} ({event})")
-    return created.id
 
 
 def sources_of(source: Path, policy: FetchPolicy) -> list[Source]:
@@ -104,22 +86,24 @@ def ingest(
     are skipped (a folder's photo id is the path inside it; a URL's is the URL)."""
     from rich.table import Column, Table
 
-    from likeness.services.events import EventService
+    from likeness.services.events import EventRecords, EventService
     from likeness.storage import ObjectStorage
-    from likeness.store import events as store
 
     settings = load_settings()
-    service = EventService.from_settings(load_engine(settings),
-                                         ObjectStorage.from_settings(settings), settings)
+    storage = ObjectStorage.from_settings(settings)
+    service = EventService.from_settings(load_engine(settings), storage, settings)
+    records = EventRecords(storage)
     with failing_on_errors():
         sources = sources_of(source, service.fetch_policy)
     counts = {"stored": 0, "faces": 0, "skipped": 0}
     failures = Table("photo", Column("error", overflow="fold"), title="not ingested")
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
-        event_id = _event_id(session, event)
-        done = store.stored_keys(session, event_id, [s.key for s in sources])
-        session.commit()
+        summary, created = records.by_id_or_name(session, event)
+        event_id = summary.event.id
+        if created:
+            console.print(f"created event {event_id} ({event})")
+        done = records.stored_keys(session, event_id, [s.key for s in sources])
         todo = [s for s in sources if s.key not in done]
         counts["skipped"] = len(sources) - len(todo)
         with progress_bar(len(todo)) as progress:
@@ -146,16 +130,16 @@ def ingest(
 def list_events() -> None:
     from rich.table import Table
 
-    from likeness.store import events as store
+    from likeness.services.events import EventRecords
+    from likeness.storage import ObjectStorage
 
     settings = load_settings()
     table = Table("id", "name", "photos", "faces", "created")
     with open_database(settings) as database, database.session() as session:
-        events, _ = store.list_events(session, limit=10_000, offset=0)
-        counts = store.event_counts(session, [e.id for e in events])
-        for e in events:
-            table.add_row(str(e.id), e.name, str(counts[e.id][0]), str(counts[e.id][1]),
-                          f"{e.created_at:%Y-%m-%d %H:%M}")
+        page = EventRecords(ObjectStorage.from_settings(settings)).page(session, limit=10_000)
+        for summary in page.items:
+            table.add_row(str(summary.event.id), summary.event.name, str(summary.photos),
+                          str(summary.faces), f"{summary.event.created_at:%Y-%m-%d %H:%M}")
     console.print(table)
 
 

@@ -162,18 +162,17 @@ def list_people(name: Annotated[str | None, typer.Option(help="Part of the name"
     """List people with how many faces each has."""
     from rich.table import Table
 
-    from likeness.store import people as store
+    from likeness.services.people import PeopleRecords
 
     settings = load_settings()
     with open_database(settings) as database, database.session() as session:
-        people, total = store.list_people(session, name_contains=name, limit=limit,
-                                          offset=offset)
-        counts = store.face_counts(session, [p.id for p in people])
+        page = PeopleRecords().page(session, name_contains=name, limit=limit, offset=offset)
     table = Table("id", "name", "external id", "faces", "created",
-                  title=f"{len(people)} of {total} people")
-    for person in people:
+                  title=f"{len(page.items)} of {page.total} people")
+    for summary in page.items:
+        person = summary.person
         table.add_row(str(person.id), person.name, person.external_id or "",
-                      str(counts.get(person.id, 0)), f"{person.created_at:%Y-%m-%d %H:%M}")
+                      str(summary.face_count), f"{person.created_at:%Y-%m-%d %H:%M}")
     console.print(table)
 
 
@@ -182,13 +181,14 @@ def show_person(person_id: Annotated[int, typer.Argument(help="Person id")]) -> 
     """A person and their enrolled faces."""
     from rich.table import Table
 
-    from likeness.store import people as store
+    from likeness.services.people import PeopleRecords
 
     settings = load_settings()
+    records = PeopleRecords()
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
-        person = store.get_person(session, person_id)
-        faces = store.faces_of(session, person_id)
+        person = records.get(session, person_id).person
+        faces = records.faces(session, person_id)
     console.print(f"[bold]{person.name}[/] (id {person.id}"
                   f"{', external id ' + person.external_id if person.external_id else ''})")
     if person.attributes:
@@ -206,17 +206,17 @@ def remove_person(person_id: Annotated[int, typer.Argument(help="Person id")],
                   yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False
                   ) -> None:
     """Delete a person with all their faces, embeddings and crops."""
-    from likeness.store import people as store
+    from likeness.services.people import PeopleRecords
 
     settings = load_settings()
+    records = PeopleRecords()
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
-        person = store.get_person(session, person_id)
+        person = records.get(session, person_id).person
         if not yes and not typer.confirm(f"Delete {person.name} (id {person.id}) and all "
                                          "their faces?"):
             raise typer.Exit(1)
-        store.delete_person(session, person_id)
-        session.commit()
+        records.delete(session, person_id)
     console.print(f"deleted {person.name} (id {person_id})")
 
 

@@ -53,8 +53,8 @@ def scan(
     """Scan videos here and now (no queue): who appears when."""
     from rich.table import Table
 
+    from likeness.api.schemas import VideoPersonOut
     from likeness.services.videos import ScanOptions, VideoRecords, VideoService
-    from likeness.store import videos as store
 
     settings = load_settings()
     service = VideoService.from_settings(load_engine(settings), settings)
@@ -77,14 +77,12 @@ def scan(
                     json.dumps({"file": str(path), "error": str(exc)}))
                 continue
             with database.session() as session:
-                tags = store.tags_of_video(session, video.id)
-                tracks = store.track_counts(session, video.id)
-            if as_json:
+                detail = VideoRecords().detail(session, video.id)
+            tags, tracks = detail.people, detail.tracks
+            if as_json:  # each person as HTTP's GET /videos/{id}/people gives them
                 print(json.dumps({"file": str(path), "video_id": video.id,
                                   "duration_ms": video.duration_ms, "tracks": tracks,
-                                  "people": [{"person_id": t.person_id, "name": name,
-                                              "confidence": round(t.confidence, 4),
-                                              "segments": t.segments}
+                                  "people": [VideoPersonOut.of(t, name).model_dump(mode="json")
                                              for t, name in tags]}))
                 continue
             table = Table("person", "confidence", "appears", title=(

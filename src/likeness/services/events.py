@@ -128,6 +128,24 @@ class EventRecords:
         counts = store.event_counts(session, [e.id for e in events])
         return Page([EventSummary(e, *counts[e.id]) for e in events], total, limit, offset)
 
+    def by_id_or_name(self, session: Session, event: str) -> tuple[EventSummary, bool]:
+        """`event` is an id, or a name: the event of that name, created if there is none;
+        (the event, whether it was created)."""
+        if event.isdigit():
+            return self.get(session, int(event)), False
+        found = store.events_named(session, event)
+        if len(found) > 1:
+            raise InvalidInput(f"{len(found)} events are called {event!r}; give an id")
+        if found:
+            return self.get(session, found[0].id), False
+        return self.create(session, event), True
+
+    def stored_keys(self, session: Session, event_id: int, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` the event holds, ready (resuming an ingest skips them)."""
+        stored = store.stored_keys(session, event_id, keys)
+        session.commit()
+        return stored
+
     def photos(self, session: Session, event_id: int, *, limit: int = 50, offset: int = 0
                ) -> Page[PhotoEntry]:
         store.get_event(session, event_id)
