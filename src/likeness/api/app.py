@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
 
     app = FastAPI(title="Likeness", version=__version__, lifespan=lifespan,
                   description="Self-hosted face recognition on InsightFace models. Every "
-                              "error body is {\"detail\": \"...\"}.")
+                              "error body is {\"detail\": \"...\"} (GET /health answers "
+                              "503 with its own body, each component's state).")
     app.state.settings = settings
     app.state.storage = ObjectStorage.from_settings(settings)
     app.add_middleware(BodySizeLimit,

@@ -49,15 +49,15 @@ def get_video_records(request: Request) -> VideoRecords:
     return VideoRecords.from_settings(request.app.state.settings, request.app.state.jobs)
 
 
-def upload_of(file: UploadFile) -> Upload:
-    return Upload(clean_filename(file.filename), file.file.read())
+def upload_of(file: UploadFile, default_name: str = "upload") -> Upload:
+    return Upload(clean_filename(file.filename, default_name), file.file.read())
 
 
 EngineDep = Annotated[FaceEngine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 PeopleDep = Annotated[PeopleService, Depends(get_people)]
-RecordsDep = Annotated[PeopleRecords, Depends(PeopleRecords)]
+PeopleRecordsDep = Annotated[PeopleRecords, Depends(PeopleRecords)]
 EventsDep = Annotated[EventService, Depends(get_events)]
 EventRecordsDep = Annotated[EventRecords, Depends(get_event_records)]
 VideoRecordsDep = Annotated[VideoRecords, Depends(get_video_records)]

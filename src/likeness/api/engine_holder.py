@@ -34,9 +34,10 @@ class EngineHolder:
         except Exception as exc:
             self.error = str(exc)
             log.error("the model failed to load: %s", exc)
-        finally:
+        try:
+            then(self._engine)
+        finally:  # a shutdown waiting for the load also waits for what starts with it
             self._loaded.set()
-        then(self._engine)
 
     @property
     def loaded(self) -> bool:

@@ -40,13 +40,17 @@ class Supervisor:
         self._lock = threading.Lock()
         self._parts: dict[str, Part | None] = {}
         self._states: dict[str, PartState] = {}
+        self._stopped = False
 
     def expect(self, name: str, wanted: bool) -> None:
         """Declare a background part: it starts with the model (`wanted`), or never."""
         self._states[name] = PartState("starting" if wanted else "disabled", False)
 
     def start(self, name: str, make: Callable[[], Part]) -> None:
-        """Make and start a part; a failure is recorded, never raised."""
+        """Make and start a part; a failure is recorded, never raised. Nothing starts
+        once the supervisor has stopped."""
+        if self._stopped:
+            return
         try:
             part = make()
             part.start()
@@ -68,6 +72,7 @@ class Supervisor:
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             parts = [p for p in self._parts.values() if p is not None]
             self._parts.clear()
         for part in parts:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -23,10 +24,6 @@ from likeness.cli.common import (
 )
 from likeness.cli.faces import decoded_batches, unique_output
 from likeness.errors import LikenessError
-
-if TYPE_CHECKING:
-
-    pass
 
 # likeness.store.search_index's defaults, for `db reindex --help` without importing
 # SQLAlchemy (tests/cli/test_imports.py checks they agree).
@@ -81,7 +78,7 @@ def enroll_dir(
     from rich.table import Column, Table
 
     from likeness.services import calibration
-    from likeness.services.people import FaceChoice, PeopleService, Upload
+    from likeness.services.people import FaceChoice, PeopleService
 
     settings = load_settings()
     service = PeopleService.from_settings(load_engine(settings), settings)
@@ -95,7 +92,7 @@ def enroll_dir(
         for name, photos in people.items():
             try:
                 report = service.enroll_each(
-                    session, name, [Upload(path.name, read_bytes(path)) for path in photos],
+                    session, name, [(path.name, partial(read_bytes, path)) for path in photos],
                     FaceChoice(largest=largest), lambda: progress.advance(task))
             except LikenessError as exc:  # several people of that name
                 session.rollback()

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 SCAN_QUEUE = "scans"
 PHOTO_QUEUE = "photos"
-# A download that failed for a transient reason is tried again 5, 10 and 15 s later.
+# A download that failed for a transient reason is retried 3 times: at once, 5 and 10 s
+# later (procrastinate waits linear_wait x the attempts before).
 URL_RETRY = RetryStrategy(max_attempts=3, linear_wait=5)
 WORKER_CONCURRENCY = 2  # a long video scan does not hold up photo downloads
 HEARTBEAT_SHARE = 0.25  # heartbeats come 4 times per stall period

@@ -303,21 +303,26 @@ class PeopleService:
         new person of that name (who exists only with their faces)."""
         if person_id is None:
             known = PeopleRecords().named(session, name)
+            session.commit()  # no transaction stays open through inference
             person_id = known.id if known is not None else None
         if person_id is None:
             return self.register(session, name, uploads, choice)
         return self.enroll(session, person_id, uploads, choice)
 
-    def enroll_each(self, session: Session, name: str, uploads: Sequence[Upload],
+    def enroll_each(self, session: Session, name: str,
+                    photos: Sequence[tuple[str, Callable[[], bytes]]],
                     choice: FaceChoice = FaceChoice(),
                     on_photo: Callable[[], None] = lambda: None) -> EnrollReport:
-        """Enroll each photo on its own into the one person called `name` (created with
-        their first accepted photo): a refused photo is reported and the others go on.
-        The new faces are then looked for in the videos, once."""
+        """Enroll each photo (its name, and how to read it: one at a time) on its own into
+        the one person called `name` (created with their first accepted photo): a photo
+        that cannot be read or is refused is reported and the others go on. The new faces
+        are then looked for in the videos, once."""
         person = PeopleRecords().named(session, name)
+        session.commit()  # no transaction stays open through inference
         counts, refused = [0, 0], []
-        for upload in uploads:
+        for photo_name, read in photos:
             try:
+                upload = Upload(photo_name, read())
                 if person is None:
                     enrolled = self.register(session, name, [upload], choice,
                                              find_in_videos=False)
@@ -327,7 +332,7 @@ class PeopleService:
                                            find_in_videos=False)
             except LikenessError as exc:
                 session.rollback()
-                refused.append((upload.name, str(exc)))
+                refused.append((photo_name, str(exc)))
                 continue
             finally:
                 on_photo()

@@ -27,7 +27,7 @@ from likeness.config import Settings
 from likeness.enums import ReviewStatus, TagSource, TrackStatus, VideoStatus
 from likeness.errors import Forbidden, InvalidInput, LikenessError, PayloadTooLarge, Rejected
 from likeness.media.files import sha256_of
-from likeness.media.video import VideoFrame, probe, sample_frames
+from likeness.media.video import VIDEO_SUFFIXES, VideoFrame, probe, sample_frames
 from likeness.services.faces import Thresholds, gallery_face, quality_dict, thumbnail
 from likeness.services.pages import Page
 from likeness.services.tracking import FaceTrack, Tracker, merge_segments
@@ -154,7 +154,7 @@ class VideoRecords:
         registered before is neither kept twice nor scanned again."""
         local = self._save(stream, filename)
         try:
-            return self._add(session, local, filename or local.name, options)
+            return self._add(session, local, filename or local.name, options, uploaded=True)
         except InvalidInput:
             local.unlink(missing_ok=True)
             raise
@@ -168,17 +168,19 @@ class VideoRecords:
             raise InvalidInput(f"{path} is not a file on the server")
         return self._add(session, local, path, options)
 
-    def _add(self, session: Session, local: Path, source: str, options: ScanOptions
-             ) -> VideoAdded:
+    def _add(self, session: Session, local: Path, source: str, options: ScanOptions,
+             uploaded: bool = False) -> VideoAdded:
         video, created = self.register(session, local, source, options)
+        if uploaded and not created and Path(video.path) != local.resolve():
+            local.unlink(missing_ok=True)  # the same content, kept before under another name
         job_id = self.queue.defer_scan(video.id) if created and self.queue else None
         return VideoAdded(VideoState.of(video), created, job_id)
 
     def _save(self, stream: BinaryIO, filename: str) -> Path:
         """The upload, streamed to a file named by its content."""
         self.upload_dir.mkdir(parents=True, exist_ok=True)
-        suffix = Path(filename).suffix.lower() or ".mp4"
-        if not suffix[1:].isalnum() or len(suffix) > 10:
+        suffix = Path(filename).suffix.lower()
+        if suffix not in VIDEO_SUFFIXES:  # a name is a label: it never picks our file type
             suffix = ".mp4"
         digest, size, limit = hashlib.sha256(), 0, self.max_upload_bytes
         with tempfile.NamedTemporaryFile(dir=self.upload_dir, suffix=".part",

@@ -29,6 +29,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 EMBEDDED_DATABASE = "likeness"
 # Any constant: it serialises migrations when several processes start at once.
 MIGRATION_LOCK = 0x6C696B65
+CONNECT_TIMEOUT_S = 5  # an unreachable server fails requests (and /health) fast
 
 
 def _psycopg_url(url: str) -> str:
@@ -135,7 +136,8 @@ class Database:
         self.url = url
         self._embedded = embedded  # the embedded server's key, if we hold one
         self.engine: Engine = create_engine(url, pool_size=10, max_overflow=20,
-                                            pool_pre_ping=True)
+                                            pool_pre_ping=True, pool_timeout=10,
+                                            connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
         event.listen(self.engine, "connect", partial(_configure_connection, ef_search, probes))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

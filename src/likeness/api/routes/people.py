@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
-from likeness.api.deps import PeopleDep, RecordsDep, SessionDep, upload_of
+from likeness.api.deps import PeopleDep, PeopleRecordsDep, SessionDep, upload_of
 from likeness.api.errors import COMMON, IMAGE, declare
 from likeness.api.params import Limit, Offset, path_id
 from likeness.api.schemas import (
@@ -40,12 +40,12 @@ Threshold = Annotated[float | None, Query(ge=-1, le=1)]
 
 @router.post("/people", response_model=PersonOut, status_code=status.HTTP_201_CREATED,
              responses=declare(400, 409, 413))
-def create_person(body: PersonIn, session: SessionDep, records: RecordsDep) -> PersonOut:
+def create_person(body: PersonIn, session: SessionDep, records: PeopleRecordsDep) -> PersonOut:
     return PersonOut.of(records.create(session, body.name, body.external_id, body.metadata))
 
 
 @router.get("/people", response_model=PeoplePage)
-def list_people(session: SessionDep, records: RecordsDep,
+def list_people(session: SessionDep, records: PeopleRecordsDep,
                 name: Annotated[Text | None, Query(max_length=200,
                                                    description="Part of the name")] = None,
                 limit: Limit = 50, offset: Offset = 0) -> PeoplePage:
@@ -54,14 +54,14 @@ def list_people(session: SessionDep, records: RecordsDep,
 
 
 @router.get("/people/{person_id}", response_model=PersonOut, responses=declare(404))
-def get_person(person_id: PersonId, session: SessionDep, records: RecordsDep) -> PersonOut:
+def get_person(person_id: PersonId, session: SessionDep, records: PeopleRecordsDep) -> PersonOut:
     return PersonOut.of(records.get(session, person_id))
 
 
 @router.patch("/people/{person_id}", response_model=PersonOut,
               responses=declare(400, 404, 409, 413))
 def update_person(person_id: PersonId, body: PersonPatch, session: SessionDep,
-                  records: RecordsDep) -> PersonOut:
+                  records: PeopleRecordsDep) -> PersonOut:
     changes = body.model_dump(exclude_unset=True)
     if "metadata" in changes:
         changes["attributes"] = changes.pop("metadata")
@@ -70,7 +70,7 @@ def update_person(person_id: PersonId, body: PersonPatch, session: SessionDep,
 
 @router.delete("/people/{person_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=declare(404))
-def delete_person(person_id: PersonId, session: SessionDep, records: RecordsDep) -> Response:
+def delete_person(person_id: PersonId, session: SessionDep, records: PeopleRecordsDep) -> Response:
     """The person, their faces, embeddings and crops, in one transaction."""
     records.delete(session, person_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -79,7 +79,7 @@ def delete_person(person_id: PersonId, session: SessionDep, records: RecordsDep)
 @router.post("/people/{person_id}/merge", response_model=MergeOut,
              responses=declare(400, 404, 409, 413))
 def merge_people(person_id: PersonId, body: MergeIn, session: SessionDep,
-                 records: RecordsDep) -> MergeOut:
+                 records: PeopleRecordsDep) -> MergeOut:
     """Move `source_id`'s faces to this person and delete `source_id`."""
     return MergeOut.of(records.merge(session, person_id, body.source_id))
 
@@ -99,14 +99,14 @@ def enroll_faces(person_id: PersonId, session: SessionDep, people: PeopleDep,
 
 @router.get("/people/{person_id}/faces", response_model=list[StoredFaceOut],
             responses=declare(404))
-def list_faces(person_id: PersonId, session: SessionDep, records: RecordsDep
+def list_faces(person_id: PersonId, session: SessionDep, records: PeopleRecordsDep
                ) -> list[StoredFaceOut]:
     return [StoredFaceOut.from_record(f) for f in records.faces(session, person_id)]
 
 
 @router.delete("/faces/{face_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=declare(404))
-def delete_face(face_id: FaceId, session: SessionDep, records: RecordsDep) -> Response:
+def delete_face(face_id: FaceId, session: SessionDep, records: PeopleRecordsDep) -> Response:
     records.delete_face(session, face_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -114,7 +114,7 @@ def delete_face(face_id: FaceId, session: SessionDep, records: RecordsDep) -> Re
 @router.get("/faces/{face_id}/thumbnail", response_class=Response, responses={
     200: {"content": {"image/jpeg": {}}, "description": "The face's JPEG crop"},
     **declare(404)})
-def face_thumbnail(face_id: FaceId, session: SessionDep, records: RecordsDep) -> Response:
+def face_thumbnail(face_id: FaceId, session: SessionDep, records: PeopleRecordsDep) -> Response:
     return Response(records.face_thumbnail(session, face_id), media_type="image/jpeg",
                     headers={"cache-control": "private, max-age=86400"})
 
@@ -156,9 +156,10 @@ def verify(session: SessionDep, people: PeopleDep,
            threshold: Threshold = None) -> VerifyOut:
     """Two photos (`file_a`, `file_b`), or a photo (`file`) and a `person_id`: the same
     person? Each photo's largest face counts; a person is judged on their closest face."""
-    def given(upload: UploadFile | None) -> Upload | None:
-        return upload_of(upload) if upload is not None else None
+    def given(upload: UploadFile | None, field: str) -> Upload | None:
+        return upload_of(upload, field) if upload is not None else None
 
     return VerifyOut.of(people.verify_photos(
-        session, file_a=given(file_a), file_b=given(file_b), file=given(file),
+        session, file_a=given(file_a, "file_a"), file_b=given(file_b, "file_b"),
+        file=given(file, "file"),
         person_id=person_id, threshold=threshold))
