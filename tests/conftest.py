@@ -19,10 +19,13 @@ from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.engine.packs import resolve_pack
+from likeness.services.access import AccessService
 from likeness.services.people import PeopleService
 from likeness.store import Database
 
 REPO = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "lk_tests-admin-key-0123456789abcdef"  # the settings' bootstrap key
+AUTH = {"X-API-Key": ADMIN_KEY}
 DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -43,12 +46,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # database is an embedded server of the test session's own.
     return Settings(model="buffalo_s", model_dir=tmp_path_factory.mktemp("models"),
                     data_dir=tmp_path_factory.mktemp("data"), worker_in_serve=False,
-                    job_stall_seconds=4)
+                    job_stall_seconds=4, bootstrap_api_key=ADMIN_KEY)
 
 
 @pytest.fixture(scope="session")
 def database(settings: Settings) -> Iterator[Database]:
     opened = Database.open(settings)
+    with opened.session() as session:  # the tests' admin key, as the app seeds it
+        AccessService().ensure_key(session, ADMIN_KEY)
     yield opened
     opened.close()
 
@@ -58,8 +63,11 @@ def db(database: Database) -> Iterator[Database]:
     """The session's database, emptied after the test."""
     yield database
     with database.engine.begin() as connection:
-        connection.execute(text("TRUNCATE people, faces, videos, events, photos, "
-                                "procrastinate_jobs RESTART IDENTITY CASCADE"))
+        connection.execute(text("TRUNCATE people, faces, videos, events, photos, users, "
+                                "api_keys, audit_log, procrastinate_jobs "
+                                "RESTART IDENTITY CASCADE"))
+    with database.session() as session:  # the tests' admin key, as the app seeds it
+        AccessService().ensure_key(session, ADMIN_KEY)
 
 
 @pytest.fixture
@@ -103,7 +111,8 @@ def reference(buffalo_s_dir: Path) -> Any:  # insightface has no type hints
 
 @pytest.fixture(scope="session")
 def client(settings: Settings, engine: FaceEngine, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, engine=engine, database=database)) as test_client:
+    app = create_app(settings, engine=engine, database=database)
+    with TestClient(app, headers=AUTH) as test_client:
         yield test_client
 
 

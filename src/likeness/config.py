@@ -142,6 +142,22 @@ class Settings(BaseSettings):
     grpc_port: int | None = Field(None, ge=1, le=65535,
                                   validation_alias=_env("LIKENESS_GRPC_PORT"),
                                   description="`likeness serve` also serves gRPC on this port.")
+    bootstrap_api_key: str | None = Field(
+        None, min_length=16, validation_alias=_env("LIKENESS_BOOTSTRAP_API_KEY"),
+        description="An admin API key with this value is created at start if missing "
+                    "(automation, compose files); only its hash is stored.")
+    session_days: float = Field(14, gt=0, le=365, validation_alias=_env("LIKENESS_SESSION_DAYS"),
+                                description="How long a login's session cookie lasts, days.")
+    cookie_secure: bool = Field(False, validation_alias=_env("LIKENESS_COOKIE_SECURE"),
+                                description="Send the session cookie over HTTPS only (set it "
+                                            "behind a TLS proxy).")
+    auth_failures_per_minute: int = Field(
+        10, ge=1, le=1_000_000, validation_alias=_env("LIKENESS_AUTH_FAILURES_PER_MINUTE"),
+        description="Failed logins and wrong keys allowed per client address and minute "
+                    "(429 above).")
+    share_matches_per_minute: int = Field(
+        30, ge=1, le=10_000, validation_alias=_env("LIKENESS_SHARE_MATCHES_PER_MINUTE"),
+        description="Selfie searches allowed per share link and minute (429 above).")
     verify_threshold: float | None = Field(
         None, ge=-1, le=1, validation_alias=_env("LIKENESS_VERIFY_THRESHOLD"),
         description="Cosine similarity above which two faces are the same person; "

@@ -53,6 +53,21 @@ class PhotoStatus(StrEnum):
     FAILED = "failed"
 
 
+class Role(StrEnum):
+    """What a user or an API key may do; each role may do what the ones below it may."""
+
+    VIEWER = "viewer"  # read and recognize
+    EDITOR = "editor"  # also enroll, delete, review, scan, ingest
+    ADMIN = "admin"  # also API keys, users and the audit log
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
 # table.column: the enumeration its CHECK constraint holds.
 CHECKED_COLUMNS: dict[str, type[StrEnum]] = {
     "videos.status": VideoStatus,
@@ -61,4 +76,6 @@ CHECKED_COLUMNS: dict[str, type[StrEnum]] = {
     "video_tags.source": TagSource,
     "photos.source": PhotoSource,
     "photos.status": PhotoStatus,
+    "users.role": Role,
+    "api_keys.role": Role,
 }

@@ -53,6 +53,18 @@ class NotFound(LikenessError):
     """The person, face or other record does not exist."""
 
 
+class Unauthenticated(LikenessError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+
+class Throttled(LikenessError):
+    """Too many attempts: wait `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Forbidden(LikenessError):
     """The request is understood but not allowed here (a setting or a role forbids it)."""
 

@@ -17,7 +17,7 @@ from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.store import Database
-from tests.conftest import DATA, data_file
+from tests.conftest import AUTH, DATA, data_file
 from tests.web import serving
 
 SELFIE = "edge/obama-480p.jpg"
@@ -29,7 +29,7 @@ def api(settings: Settings, engine: FaceEngine, db: Database,
     """An app with its own job worker, allowed to download from the local test server."""
     local = settings.model_copy(update={"worker_in_serve": True, "fetch_allow_private": True,
                                         "storage_dir": tmp_path})
-    with TestClient(create_app(local, engine=engine, database=db)) as client:
+    with TestClient(create_app(local, engine=engine, database=db), headers=AUTH) as client:
         yield client
 
 

@@ -20,7 +20,7 @@ from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.store import Database
-from tests.conftest import data_file, read_bgr
+from tests.conftest import AUTH, data_file, read_bgr
 from tests.helpers import box_distance, png_declaring
 
 
@@ -53,7 +53,7 @@ def test_a_part_that_cannot_start_is_reported_and_the_others_run(
         taken.listen()
         port = taken.getsockname()[1]
         both = settings.model_copy(update={"worker_in_serve": True, "grpc_port": port})
-        with TestClient(create_app(both, engine=engine, database=database)) as client:
+        with TestClient(create_app(both, engine=engine, database=database), headers=AUTH) as client:
             response = client.get("/health")
             assert response.status_code == 200  # neither part is required
             parts = response.json()["components"]
@@ -173,7 +173,7 @@ def test_missing_fields(client: TestClient) -> None:
 
 def test_upload_limit(settings: Settings, engine: FaceEngine, database: Database) -> None:
     small = settings.model_copy(update={"max_upload_mb": 0.05})
-    with TestClient(create_app(small, engine=engine, database=database)) as client:
+    with TestClient(create_app(small, engine=engine, database=database), headers=AUTH) as client:
         photo = data_file("faces/obama/obama_3.jpg").read_bytes()  # ~0.5 MB
         response = _post(client, "/detect", photo)
         assert response.status_code == 413
@@ -216,7 +216,7 @@ def test_503_while_no_model_is_loaded(tmp_path: Path, settings: Settings,
     (tmp_path / "w600k_mbf.onnx").write_bytes(b"\x08\x07 this is not a model")
     (tmp_path / "det_500m.onnx").write_bytes(b"\x08\x07 nor this")
     broken = settings.model_copy(update={"model": str(tmp_path)})
-    with TestClient(create_app(broken, database=database)) as client:
+    with TestClient(create_app(broken, database=database), headers=AUTH) as client:
         holder = client.app.state.engine_holder
         deadline = time.monotonic() + 30
         while not holder.wait(0.1) and time.monotonic() < deadline:
@@ -233,6 +233,6 @@ def test_503_while_no_model_is_loaded(tmp_path: Path, settings: Settings,
 
 
 def test_the_app_loads_its_own_model(settings: Settings, database: Database) -> None:
-    with TestClient(create_app(settings, database=database)) as client:
+    with TestClient(create_app(settings, database=database), headers=AUTH) as client:
         assert client.app.state.engine_holder.wait(60)
         assert client.get("/health").json()["model"] == "buffalo_s"

@@ -17,7 +17,7 @@ from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.store import Database
 from likeness.store.models import FaceRecord
-from tests.conftest import data_file
+from tests.conftest import AUTH, data_file
 
 
 def photo(relative: str, field: str = "file") -> dict:
@@ -163,7 +163,7 @@ def test_merge(api: TestClient) -> None:
 
 def test_database_down_is_503(settings: Settings, engine: FaceEngine) -> None:
     down = Database("postgresql+psycopg://postgres@127.0.0.1:1/likeness")
-    with TestClient(create_app(settings, engine=engine, database=down)) as client:
+    with TestClient(create_app(settings, engine=engine, database=down), headers=AUTH) as client:
         response = client.get("/people")
         assert response.status_code == 503
         assert "database is unavailable" in response.json()["detail"]
@@ -173,17 +173,17 @@ def test_database_down_is_503(settings: Settings, engine: FaceEngine) -> None:
         assert health.status_code == 503 and health.json()["status"] == "unhealthy"
         assert health.json()["components"]["database"]["state"] == "down"
         detected = client.post("/detect", files=photo("faces/biden/biden_2.jpg"))
-        assert detected.status_code == 200  # stateless endpoints still work
+        assert detected.status_code == 503  # keys cannot be checked without the database
     down.close()
 
 
 def test_a_restarted_service_keeps_everything(tmp_path: Path, settings: Settings,
                                               engine: FaceEngine) -> None:
     own = settings.model_copy(update={"data_dir": tmp_path})  # its own embedded server
-    with TestClient(create_app(own, engine=engine)) as first:
+    with TestClient(create_app(own, engine=engine), headers=AUTH) as first:
         person_id = register(first, "biden", "faces/biden/biden_1.jpg")
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # stopped on shutdown
-    with TestClient(create_app(own, engine=engine)) as second:
+    with TestClient(create_app(own, engine=engine), headers=AUTH) as second:
         assert second.get(f"/people/{person_id}").json()["face_count"] == 1
         response = second.post("/recognize", files=photo("faces/biden/biden_2.jpg"))
         assert response.json()["faces"][0]["person"]["name"] == "biden"

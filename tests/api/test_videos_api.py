@@ -13,7 +13,7 @@ from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.store import Database
-from tests.conftest import DATA, data_file
+from tests.conftest import AUTH, DATA, data_file
 
 CLIP = "video/hamilton_clip.mp4"
 
@@ -22,7 +22,7 @@ CLIP = "video/hamilton_clip.mp4"
 def api(settings: Settings, engine: FaceEngine, db: Database) -> Iterator[TestClient]:
     """An app that runs its own job worker, as `likeness serve` does."""
     with TestClient(create_app(settings.model_copy(update={"worker_in_serve": True}),
-                               engine=engine, database=db)) as client:
+                               engine=engine, database=db), headers=AUTH) as client:
         yield client
 
 

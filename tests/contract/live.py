@@ -1,9 +1,9 @@
 """The real server for contract tests: `likeness serve` in a subprocess, on a free loopback
 port, with an embedded PostgreSQL and a model directory of its own.
 
-What every client must send (an API key, once the server asks for one) is in
-`CLIENT_HEADERS`; what the server needs to expect it is in `SERVER_ENV`: the one place to
-change for both the fuzzer and the generated client."""
+What every client must send (an admin API key) is in `CLIENT_HEADERS`; what the server
+needs to expect it (the bootstrap key) is in `SERVER_ENV`: the one place to change for
+both the fuzzer and the generated client."""
 
 from __future__ import annotations
 
@@ -23,11 +23,15 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("LIKENESS_TEST_DATA", REPO.parent / "shared" / "data"))
 
+ADMIN_KEY = "lk_contract-admin-key-0123456789abcdef"
 # Sent with every request of the contract tests (schemathesis -H, the generated client,
-# the seeding requests), e.g. {"X-API-Key": "..."}.
-CLIENT_HEADERS: dict[str, str] = {}
-# Extra environment of the server, e.g. the keys it accepts.
-SERVER_ENV: dict[str, str] = {}
+# the seeding requests).
+CLIENT_HEADERS: dict[str, str] = {"X-API-Key": ADMIN_KEY}
+# Extra environment of the server: the admin key it creates at start.
+# The fuzzer sends wrong keys by the thousand from one address: throttling them (tested in
+# tests/api) would leave it nothing but 429s to look at.
+SERVER_ENV: dict[str, str] = {"LIKENESS_BOOTSTRAP_API_KEY": ADMIN_KEY,
+                              "LIKENESS_AUTH_FAILURES_PER_MINUTE": "1000000"}
 
 START_TIMEOUT_S = 180  # initdb, migrations and the model load on a 2-core machine
 STOP_TIMEOUT_S = 30

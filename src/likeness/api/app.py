@@ -3,25 +3,31 @@ background parts supervised in one place."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from likeness import __version__
+from likeness.api.auth import AuditTrail
 from likeness.api.engine_holder import EngineHolder
 from likeness.api.errors import install_error_handlers, install_openapi
 from likeness.api.limits import BodySizeLimit
-from likeness.api.routes import events, faces, people, videos
+from likeness.api.routes import access, events, faces, people, share, videos
 from likeness.api.supervisor import Supervisor
 from likeness.config import Settings, get_settings
 from likeness.engine import FaceEngine
 from likeness.jobs.queue import JobQueue, WorkerRuntime, WorkerThread
 from likeness.jobs.watch import FolderWatcher
 from likeness.rpc.server import GrpcServer
+from likeness.services.access import AccessService, Throttle
 from likeness.storage import ObjectStorage
 from likeness.store import Database
+
+log = logging.getLogger(__name__)
 
 # Multipart framing and base64 (4/3 of the bytes) on top of the largest accepted file.
 BODY_OVERHEAD = 4 / 3
@@ -39,6 +45,7 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database or await run_in_threadpool(Database.open, settings)
+        await run_in_threadpool(_prepare_access, app, settings)
         app.state.jobs = JobQueue(app.state.database, settings)
         holder = EngineHolder(engine)
         supervisor = Supervisor(holder, app.state.database)
@@ -86,6 +93,11 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
                               "503 with its own body, each component's state).")
     app.state.settings = settings
     app.state.storage = ObjectStorage.from_settings(settings)
+    app.state.access = AccessService(settings.session_days)
+    app.state.failures = Throttle(settings.auth_failures_per_minute)
+    app.state.share_matches = Throttle(settings.share_matches_per_minute)
+    app.add_middleware(AuditTrail, access=app.state.access,
+                       database=lambda: app.state.database)
     app.add_middleware(BodySizeLimit,
                        max_bytes=int(settings.max_upload_bytes * BODY_OVERHEAD) + BODY_SLACK,
                        large={"/videos": int(settings.max_video_mb * 1e6) + BODY_SLACK})
@@ -95,4 +107,21 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app.include_router(people.router)
     app.include_router(videos.router)
     app.include_router(events.router)
+    app.include_router(share.router)
+    app.include_router(share.guest)
+    app.include_router(access.router)
     return app
+
+
+def _prepare_access(app: FastAPI, settings: Settings) -> None:
+    """Seed the bootstrap admin key; say how to get in when nobody can yet."""
+    access: AccessService = app.state.access
+    try:
+        _seed_access(access, app.state.database, settings)
+    except (OperationalError, InterfaceError) as exc:  # requests will answer 503 meanwhile
+        log.warning("the database is unavailable; access control not checked: %s", exc.orig)
+
+
+def _seed_access(access: AccessService, database: Database, settings: Settings) -> None:
+    with database.session() as session:
+        access.bootstrap(session, settings.bootstrap_api_key)

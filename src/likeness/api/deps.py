@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from likeness.api.validation import clean_filename
 from likeness.config import Settings
 from likeness.engine import FaceEngine
+from likeness.services.access import AccessService
 from likeness.services.events import EventRecords, EventService
 from likeness.services.people import PeopleRecords, PeopleService, Upload
 from likeness.services.videos import VideoRecords
@@ -49,6 +50,10 @@ def get_video_records(request: Request) -> VideoRecords:
     return VideoRecords.from_settings(request.app.state.settings, request.app.state.jobs)
 
 
+def get_access(request: Request) -> AccessService:
+    return request.app.state.access
+
+
 def upload_of(file: UploadFile, default_name: str = "upload") -> Upload:
     return Upload(clean_filename(file.filename, default_name), file.file.read())
 
@@ -57,6 +62,7 @@ EngineDep = Annotated[FaceEngine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 PeopleDep = Annotated[PeopleService, Depends(get_people)]
+AccessDep = Annotated[AccessService, Depends(get_access)]
 PeopleRecordsDep = Annotated[PeopleRecords, Depends(PeopleRecords)]
 EventsDep = Annotated[EventService, Depends(get_events)]
 EventRecordsDep = Annotated[EventRecords, Depends(get_event_records)]

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
     errors.InvalidInput: 400,
+    errors.Unauthenticated: 401,
     errors.Forbidden: 403,
+    errors.Throttled: 429,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.NoFaceFound: 422,
@@ -39,12 +41,15 @@ STATUS_BY_ERROR: dict[type[errors.LikenessError], int] = {
 DESCRIPTIONS = {
     400: "Malformed input: a body that is not JSON or not UTF-8, a corrupt image, bad "
          "base64, contradictory fields",
-    403: "Not allowed here",
+    401: "No credentials, or wrong, expired or revoked ones (X-API-Key, Authorization: "
+         "Bearer, or the session cookie)",
+    403: "The caller's role or key does not allow this, or the CSRF token is missing",
     404: "No such record",
     409: "Contradicts what is stored",
     413: "Request body, file or image too large",
     415: "Not a JPEG, PNG, WebP, BMP or TIFF image",
     422: "A field is missing or invalid, or the image has no usable face",
+    429: "Too many attempts: wait Retry-After seconds",
     502: "The URL could not be downloaded",
     503: "The model, the database or the object storage is not available",
 }
@@ -61,7 +66,9 @@ def declare(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # Every operation can meet these: bad parameters, and the database (or the model) down.
+# Those that need credentials also answer 401, 403 and 429 (added in install_openapi).
 COMMON = declare(422, 503)
+SECURED = declare(401, 403, 429)
 IMAGE = declare(400, 413, 415, 422, 503)  # operations that take an image
 
 
@@ -84,7 +91,12 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status == 500:  # a LikenessError without a mapping: a bug to see in the log
             log.error("unmapped error: %r", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        headers = {}
+        if isinstance(exc, errors.Unauthenticated):
+            headers["WWW-Authenticate"] = 'Bearer realm="likeness"'
+        if isinstance(exc, errors.Throttled):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -148,6 +160,16 @@ def install_openapi(app: FastAPI) -> None:
                 for operation in operations.values():
                     if not operation.get("parameters") and "requestBody" not in operation:
                         operation["responses"].pop("422", None)  # nothing to validate
+                    body = operation.get("requestBody", {}).get("content", {})
+                    if "application/json" in body:  # a body that is not JSON (or UTF-8)
+                        operation["responses"].setdefault("400", {
+                            "description": DESCRIPTIONS[400],
+                            "content": {"application/json": {"schema": error_ref}}})
+                    if operation.get("security"):
+                        for code, response in SECURED.items():
+                            operation["responses"].setdefault(str(code), {
+                                "description": response["description"],
+                                "content": {"application/json": {"schema": error_ref}}})
                     invalid = operation.get("responses", {}).get("422")
                     if invalid is not None:
                         invalid["content"] = {"application/json": {"schema": error_ref}}

@@ -14,6 +14,7 @@ from likeness.enums import (
     PhotoSource,
     PhotoStatus,
     ReviewStatus,
+    Role,
     TagSource,
     VideoStatus,
 )
@@ -26,7 +27,15 @@ if TYPE_CHECKING:  # only the formatters' signatures: the schemas load with pyda
     from likeness.services.people import Enrolled, Merged, PersonSummary, Recognition
     from likeness.services.videos import ReviewEntry, VideoAdded, VideoDetail, VideoState
     from likeness.store.events import PhotoMatch
-    from likeness.store.models import FaceRecord, PhotoFace, Video, VideoTag
+    from likeness.store.models import (
+        ApiKey,
+        AuditEntry,
+        FaceRecord,
+        PhotoFace,
+        ShareLink,
+        Video,
+        VideoTag,
+    )
     from likeness.store.people import Candidate
 
 
@@ -448,3 +457,109 @@ def page_of(kind: Any, page: Page[Any], item: Any) -> Any:
     """A page of results as the page schema `kind`, each item formatted by `item`."""
     return kind(items=[item(x) for x in page.items], total=page.total, limit=page.limit,
                 offset=page.offset)
+
+
+# ---------------------------------------------------------------- access control
+
+class LoginOut(BaseModel):
+    username: str
+    role: Role
+    csrf_token: str = Field(description="Send it as X-CSRF-Token with every write made "
+                                        "with the session cookie")
+    expires_at: datetime
+
+
+class PasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class ApiKeyIn(BaseModel):
+    name: Text = Field(min_length=1, max_length=200)
+    role: Role
+    event_id: BigId | None = Field(None, description="Limit the key to this event")
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    event_id: int | None
+    prefix: str = Field(description="The key's first characters, to recognise it")
+    created_by: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(id=key.id, name=key.name, role=key.role, event_id=key.event_id,
+                   prefix=key.prefix, created_by=key.created_by, created_at=key.created_at,
+                   last_used_at=key.last_used_at)
+
+
+class NewApiKeyOut(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash")
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str = Field(description="key ID (name) or user ID (username)")
+    action: str = Field(description="The operation, e.g. delete_person")
+    target: str | None = Field(description="Its path parameters, e.g. person_id=4")
+    status: int
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(id=entry.id, at=entry.at, actor=entry.actor, action=entry.action,
+                   target=entry.target, status=entry.status)
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ShareLinkIn(BaseModel):
+    expires_in_days: float | None = Field(
+        30, gt=0, le=3650, description="Days until the link stops working; null: never")
+
+
+class ShareLinkOut(BaseModel):
+    id: int
+    event_id: int
+    prefix: str
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, link: ShareLink) -> ShareLinkOut:
+        return cls(id=link.id, event_id=link.event_id, prefix=link.prefix,
+                   created_by=link.created_by, created_at=link.created_at,
+                   expires_at=link.expires_at, revoked=link.revoked_at is not None)
+
+
+class NewShareLinkOut(BaseModel):
+    id: int
+    token: str = Field(description="Shown this once, stored only as a hash")
+    url: str = Field(description="The guest page: /share/{token}")
+    expires_at: datetime | None
+
+
+class SharedEventOut(BaseModel):
+    event: str = Field(description="The event's name")
+    photos: int
+    match_url: str = Field(description="POST a selfie here (multipart field file)")
+
+
+class SharedPhotoOut(BaseModel):
+    similarity: float
+    image_url: str = Field(description="The photo, through the same link")
+
+
+class SharedMatchOut(BaseModel):
+    photos: list[SharedPhotoOut]

@@ -162,12 +162,15 @@ def grpc_server(port: Annotated[int | None, typer.Option(help="gRPC port (defaul
                 = None) -> None:
     """Serve the gRPC API (ProcessPhoto, Health) alone."""
     from likeness.rpc.server import GrpcServer
+    from likeness.services.access import AccessService
     from likeness.storage import ObjectStorage
 
     settings = load_settings()
     configure_logging(settings)
     engine = load_engine(settings)
     with open_database(settings) as database:
+        with database.session() as session:
+            AccessService().bootstrap(session, settings.bootstrap_api_key)
         try:
             server = GrpcServer(engine, database, settings, ObjectStorage.from_settings(settings),
                                 settings.host, port or settings.grpc_port or 50051)

@@ -1,5 +1,6 @@
 """The gRPC server: thin, like the HTTP routes: parse, call a service, format; typed
-errors map to status codes in one place."""
+errors map to status codes in one place. Calls carry the same API keys as HTTP, in the
+`x-api-key` metadata (or `authorization: Bearer KEY`); `_authorize` checks them."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from contextlib import contextmanager
 
 import grpc
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from likeness import __version__, errors
 from likeness.config import Settings
 from likeness.engine import FaceEngine
+from likeness.enums import Role
 from likeness.rpc import likeness_pb2 as pb
 from likeness.rpc import likeness_pb2_grpc as pb_grpc
+from likeness.services.access import AccessService, Caller, Throttle
 from likeness.services.events import EventService
 from likeness.services.people import PeopleService
 from likeness.services.processing import PhotoProcessor, Processed
@@ -31,6 +35,9 @@ CODE_BY_ERROR: dict[type[errors.LikenessError], grpc.StatusCode] = {
     errors.NoFaceFound: grpc.StatusCode.FAILED_PRECONDITION,
     errors.Rejected: grpc.StatusCode.FAILED_PRECONDITION,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Conflict: grpc.StatusCode.ALREADY_EXISTS,
     errors.FetchFailed: grpc.StatusCode.FAILED_PRECONDITION,  # UNAVAILABLE if transient
     errors.DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
@@ -41,6 +48,7 @@ CODE_BY_ERROR: dict[type[errors.LikenessError], grpc.StatusCode] = {
 }
 DEFAULT_TOP_K = 3
 MESSAGE_SLACK = 1024 * 1024  # the request's other fields around the image bytes
+FAILURES_PER_MINUTE = 10  # wrong keys per client address, as over HTTP
 
 
 def code_for(error: errors.LikenessError) -> grpc.StatusCode:
@@ -65,6 +73,8 @@ class LikenessServicer(pb_grpc.LikenessServicer):
                  storage: ObjectStorage) -> None:
         self._engine = engine
         self._database = database
+        self._access = AccessService()
+        self._failures = Throttle(FAILURES_PER_MINUTE)
         self._processor = PhotoProcessor(
             EventService.from_settings(engine, storage, settings),
             PeopleService.from_settings(engine, settings))
@@ -72,14 +82,42 @@ class LikenessServicer(pb_grpc.LikenessServicer):
     def ProcessPhoto(self, request: pb.ProcessPhotoRequest,
                      context: grpc.ServicerContext) -> pb.ProcessPhotoResponse:
         source = request.WhichOneof("image")
+        event_id = request.event_id if request.HasField("event_id") else None
         with _status_on_error(context), self._database.session() as session:
+            self._authorize(session, context, Role.EDITOR, event_id)  # it stores photos
             result = self._processor.process(
                 session, request.photo_id,
                 data=request.image_bytes if source == "image_bytes" else None,
                 url=request.image_url if source == "image_url" else None,
-                event_id=request.event_id if request.HasField("event_id") else None,
-                top_k=request.top_k or DEFAULT_TOP_K)
+                event_id=event_id, top_k=request.top_k or DEFAULT_TOP_K)
             return self._response(result)
+
+    def _authorize(self, session: Session, context: grpc.ServicerContext, needed: Role,
+                   event_id: int | None) -> Caller:
+        """The caller of the key in the metadata, if its role (and for an event-limited
+        key, its event) allows the call; wrong keys are throttled per client address."""
+        metadata = {name.lower(): value for name, value in context.invocation_metadata() or ()
+                    if isinstance(value, str)}
+        scheme, _, bearer = metadata.get("authorization", "").partition(" ")
+        key = metadata.get("x-api-key") or (bearer.strip() if scheme.lower() == "bearer"
+                                             else "")
+        if not key:
+            raise errors.Unauthenticated("an API key is required in the x-api-key metadata")
+        address = context.peer().rpartition(":")[0]  # without the port
+        wait = self._failures.retry_after(address)
+        if wait is not None:
+            raise errors.Throttled(f"too many failed attempts from this address; wait "
+                                   f"{wait} s", retry_after=wait)
+        caller = self._access.authenticate_key(session, key)
+        if caller is None:
+            self._failures.hit(address)
+            raise errors.Unauthenticated("the API key is wrong or revoked")
+        if not caller.role.allows(needed):
+            raise errors.Forbidden(f"the {caller.role} role may not do this ({needed} or "
+                                   "above may)")
+        if caller.event_id is not None and event_id != caller.event_id:
+            raise errors.Forbidden(f"this key is limited to event {caller.event_id}")
+        return caller
 
     def _response(self, result: Processed) -> pb.ProcessPhotoResponse:
         def candidate(c: people.Candidate) -> pb.Candidate:

@@ -122,9 +122,10 @@ class EventRecords:
         event = store.get_event(session, event_id)
         return EventSummary(event, *store.event_counts(session, [event_id])[event_id])
 
-    def page(self, session: Session, *, limit: int = 50, offset: int = 0
-             ) -> Page[EventSummary]:
-        events, total = store.list_events(session, limit=limit, offset=offset)
+    def page(self, session: Session, *, limit: int = 50, offset: int = 0,
+             only: int | None = None) -> Page[EventSummary]:
+        """A page of the events (or of the one event `only`)."""
+        events, total = store.list_events(session, limit=limit, offset=offset, only=only)
         counts = store.event_counts(session, [e.id for e in events])
         return Page([EventSummary(e, *counts[e.id]) for e in events], total, limit, offset)
 
@@ -193,6 +194,19 @@ class EventRecords:
                 self.storage.delete(location)
             except LikenessError as exc:
                 log.warning("could not delete %s: %s", location, exc)
+
+    def photo_image(self, session: Session, event_id: int, photo_id: int
+                    ) -> tuple[bytes, str]:
+        """A photo of the event as stored (the original, kept with
+        LIKENESS_KEEP_ORIGINALS, else its annotated copy) and its media type."""
+        photo = store.get_photo(session, photo_id, event_id=event_id)
+        session.commit()
+        location = photo.original_location or photo.annotated_location
+        if location is None:
+            raise NotFound(f"photo {photo_id} has no stored image (originals are kept "
+                           "with LIKENESS_KEEP_ORIGINALS)")
+        data = self.storage.get(location)
+        return data, FILE_TYPES[sniff_format(data)][1]
 
     def annotated_image(self, session: Session, photo_id: int) -> bytes:
         """The annotated copy of a processed photo, from whichever backend holds it."""

@@ -45,9 +45,11 @@ def events_named(session: Session, name: str) -> list[Event]:
     return list(session.scalars(select(Event).where(Event.name == name).order_by(Event.id)))
 
 
-def list_events(session: Session, *, limit: int, offset: int) -> tuple[list[Event], int]:
-    total = session.scalar(select(func.count()).select_from(Event)) or 0
-    events = session.scalars(select(Event).order_by(Event.id).limit(limit).offset(offset))
+def list_events(session: Session, *, limit: int, offset: int, only: int | None = None
+                ) -> tuple[list[Event], int]:
+    query = select(Event) if only is None else select(Event).where(Event.id == only)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    events = session.scalars(query.order_by(Event.id).limit(limit).offset(offset))
     return list(events), total
 
 

@@ -29,6 +29,7 @@ from likeness.enums import (
     PhotoSource,
     PhotoStatus,
     ReviewStatus,
+    Role,
     TagSource,
     TrackStatus,
     VideoStatus,
@@ -204,3 +205,76 @@ class PhotoFace(Base):
     det_score: Mapped[float | None] = mapped_column(Float)  # None: a given embedding
     bbox: Mapped[list[float] | None] = mapped_column(JSONB)
     landmarks: Mapped[list[list[float]] | None] = mapped_column(JSONB)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id
+    role: Mapped[Role] = mapped_column(_states(Role, 10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                          server_default=func.now())
+
+
+class UserSession(Base):
+    """A login: the cookie's token is kept only as its sha256."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    """A program's key: shown once, kept only as its sha256 (keys are 256 random bits, so
+    a fast hash is as safe as a slow one, and a lookup by hash takes constant time)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters
+    key_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[Role] = mapped_column(_states(Role, 10))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ShareLink(Base):
+    """A guest's way into one event: the token is kept only as its sha256."""
+
+    __tablename__ = "share_links"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(300))  # "key 3 (ci)", "user alice"
+    action: Mapped[str] = mapped_column(String(100))  # the operation, e.g. delete_person
+    target: Mapped[str | None] = mapped_column(String(300))  # e.g. "person_id=4"
+    status: Mapped[int] = mapped_column(Integer)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
+from likeness.api.auth import EDITOR, VIEWER, ViewerDep
 from likeness.api.deps import EventRecordsDep, EventsDep, SessionDep, SettingsDep, upload_of
 from likeness.api.errors import COMMON, IMAGE, declare
 from likeness.api.params import Limit, Offset, path_id
@@ -45,24 +46,28 @@ def _embedding(text: str, field: str) -> list[float]:
     return values
 
 
-@router.post("/events", response_model=EventOut, status_code=status.HTTP_201_CREATED,
+@router.post("/events", dependencies=[EDITOR],
+             response_model=EventOut, status_code=status.HTTP_201_CREATED,
              responses=declare(400, 413))
 def create_event(body: EventIn, session: SessionDep, records: EventRecordsDep) -> EventOut:
     return EventOut.of(records.create(session, body.name, body.metadata))
 
 
 @router.get("/events", response_model=EventPage)
-def list_events(session: SessionDep, records: EventRecordsDep, limit: Limit = 50,
-                offset: Offset = 0) -> EventPage:
-    return page_of(EventPage, records.page(session, limit=limit, offset=offset), EventOut.of)
+def list_events(session: SessionDep, records: EventRecordsDep, caller: ViewerDep,
+                limit: Limit = 50, offset: Offset = 0) -> EventPage:
+    """The events, or only its own for an event-limited key."""
+    return page_of(EventPage, records.page(session, limit=limit, offset=offset,
+                                           only=caller.event_id), EventOut.of)
 
 
-@router.get("/events/{event_id}", response_model=EventOut, responses=declare(404))
+@router.get("/events/{event_id}", dependencies=[VIEWER],
+            response_model=EventOut, responses=declare(404))
 def get_event(event_id: EventId, session: SessionDep, records: EventRecordsDep) -> EventOut:
     return EventOut.of(records.get(session, event_id))
 
 
-@router.delete("/events/{event_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/events/{event_id}", dependencies=[EDITOR], status_code=status.HTTP_204_NO_CONTENT,
                responses=declare(404))
 def delete_event(event_id: EventId, session: SessionDep, records: EventRecordsDep
                  ) -> Response:
@@ -71,7 +76,7 @@ def delete_event(event_id: EventId, session: SessionDep, records: EventRecordsDe
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/events/{event_id}/photos", response_model=IngestedOut,
+@router.post("/events/{event_id}/photos", dependencies=[EDITOR], response_model=IngestedOut,
              status_code=status.HTTP_201_CREATED,
              responses={**IMAGE, **declare(404, 409),
                         200: {"model": IngestedOut,
@@ -108,21 +113,23 @@ def ingest_photo(
     return JSONResponse(IngestedOut.of(ingested).model_dump(mode="json"), status_code=code)
 
 
-@router.get("/events/{event_id}/photos", response_model=PhotoPage, responses=declare(404))
+@router.get("/events/{event_id}/photos", dependencies=[VIEWER],
+            response_model=PhotoPage, responses=declare(404))
 def list_photos(event_id: EventId, session: SessionDep, records: EventRecordsDep,
                 limit: Limit = 50, offset: Offset = 0) -> PhotoPage:
     return page_of(PhotoPage, records.photos(session, event_id, limit=limit, offset=offset),
                    PhotoOut.of)
 
 
-@router.get("/events/{event_id}/photos/{photo}", response_model=PhotoOut,
+@router.get("/events/{event_id}/photos/{photo}", dependencies=[VIEWER], response_model=PhotoOut,
             responses=declare(404))
 def get_photo(event_id: EventId, photo: PhotoId, session: SessionDep,
               records: EventRecordsDep) -> PhotoOut:
     return PhotoOut.of(records.photo(session, event_id, photo))
 
 
-@router.delete("/events/{event_id}/photos/{photo}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/events/{event_id}/photos/{photo}", dependencies=[EDITOR],
+               status_code=status.HTTP_204_NO_CONTENT,
                responses=declare(404))
 def delete_photo(event_id: EventId, photo: PhotoId, session: SessionDep,
                  records: EventRecordsDep) -> Response:
@@ -130,7 +137,7 @@ def delete_photo(event_id: EventId, photo: PhotoId, session: SessionDep,
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/events/{event_id}/match", response_model=MatchOut,
+@router.post("/events/{event_id}/match", dependencies=[VIEWER], response_model=MatchOut,
              responses={**IMAGE, **declare(404)})
 def match(event_id: EventId, session: SessionDep, events: EventsDep, settings: SettingsDep,
           file: UploadFile | None = None,
@@ -152,7 +159,7 @@ def match(event_id: EventId, session: SessionDep, events: EventsDep, settings: S
     return MatchOut(threshold=used, matches=[PhotoMatchOut.of(m) for m in matches])
 
 
-@router.get("/photos/{photo}/annotated", response_class=Response, responses={
+@router.get("/photos/{photo}/annotated", dependencies=[VIEWER], response_class=Response, responses={
     200: {"content": {"image/jpeg": {}}, "description": "The annotated JPEG"},
     **declare(404)})
 def get_annotated(photo: PhotoId, session: SessionDep, records: EventRecordsDep) -> Response:

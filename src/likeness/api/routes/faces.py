@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from likeness import __version__
+from likeness.api.auth import VIEWER
 from likeness.api.deps import EngineDep, SettingsDep
 from likeness.api.errors import COMMON, IMAGE
 from likeness.api.schemas import ComponentOut, DetectOut, FaceOut, HealthOut, ImageBase64In
@@ -69,14 +70,14 @@ def health(request: Request, settings: SettingsDep) -> JSONResponse:
                         status_code=200 if status == "healthy" else 503)
 
 
-@router.post("/detect", response_model=DetectOut, responses=IMAGE)
+@router.post("/detect", dependencies=[VIEWER], response_model=DetectOut, responses=IMAGE)
 async def detect(engine: EngineDep, limits: LimitsDep, options: OptionsDep,
                  file: Annotated[UploadFile, File(description="The image")]) -> DetectOut:
     """Every face in the uploaded image, largest first. No face: 200 with `faces: []`."""
     return await _detect(engine, await file.read(), limits, options)
 
 
-@router.post("/extract-embedding", response_model=DetectOut, responses=IMAGE)
+@router.post("/extract-embedding", dependencies=[VIEWER], response_model=DetectOut, responses=IMAGE)
 async def extract_embedding(engine: EngineDep, limits: LimitsDep, options: OptionsDep,
                             body: ImageBase64In) -> DetectOut:
     """The same as /detect, for an image sent as base64 in JSON."""

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
+from likeness.api.auth import EDITOR, VIEWER
 from likeness.api.deps import PeopleDep, PeopleRecordsDep, SessionDep, upload_of
 from likeness.api.errors import COMMON, IMAGE, declare
 from likeness.api.params import Limit, Offset, path_id
@@ -38,27 +39,29 @@ Largest = Annotated[bool, Query(description="Enroll the largest face of a group 
 Threshold = Annotated[float | None, Query(ge=-1, le=1)]
 
 
-@router.post("/people", response_model=PersonOut, status_code=status.HTTP_201_CREATED,
+@router.post("/people", dependencies=[EDITOR],
+             response_model=PersonOut, status_code=status.HTTP_201_CREATED,
              responses=declare(400, 409, 413))
 def create_person(body: PersonIn, session: SessionDep, records: PeopleRecordsDep) -> PersonOut:
     return PersonOut.of(records.create(session, body.name, body.external_id, body.metadata))
 
 
-@router.get("/people", response_model=PeoplePage)
+@router.get("/people", dependencies=[VIEWER], response_model=PeoplePage)
 def list_people(session: SessionDep, records: PeopleRecordsDep,
-                name: Annotated[Text | None, Query(max_length=200,
-                                                   description="Part of the name")] = None,
+                name: Annotated[Text, Query(max_length=200,
+                                            description="Part of the name; empty: all")] = "",
                 limit: Limit = 50, offset: Offset = 0) -> PeoplePage:
     return page_of(PeoplePage, records.page(session, name_contains=name, limit=limit,
                                             offset=offset), PersonOut.of)
 
 
-@router.get("/people/{person_id}", response_model=PersonOut, responses=declare(404))
+@router.get("/people/{person_id}", dependencies=[VIEWER],
+            response_model=PersonOut, responses=declare(404))
 def get_person(person_id: PersonId, session: SessionDep, records: PeopleRecordsDep) -> PersonOut:
     return PersonOut.of(records.get(session, person_id))
 
 
-@router.patch("/people/{person_id}", response_model=PersonOut,
+@router.patch("/people/{person_id}", dependencies=[EDITOR], response_model=PersonOut,
               responses=declare(400, 404, 409, 413))
 def update_person(person_id: PersonId, body: PersonPatch, session: SessionDep,
                   records: PeopleRecordsDep) -> PersonOut:
@@ -68,7 +71,7 @@ def update_person(person_id: PersonId, body: PersonPatch, session: SessionDep,
     return PersonOut.of(records.update(session, person_id, changes))
 
 
-@router.delete("/people/{person_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/people/{person_id}", dependencies=[EDITOR], status_code=status.HTTP_204_NO_CONTENT,
                responses=declare(404))
 def delete_person(person_id: PersonId, session: SessionDep, records: PeopleRecordsDep) -> Response:
     """The person, their faces, embeddings and crops, in one transaction."""
@@ -76,7 +79,7 @@ def delete_person(person_id: PersonId, session: SessionDep, records: PeopleRecor
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/people/{person_id}/merge", response_model=MergeOut,
+@router.post("/people/{person_id}/merge", dependencies=[EDITOR], response_model=MergeOut,
              responses=declare(400, 404, 409, 413))
 def merge_people(person_id: PersonId, body: MergeIn, session: SessionDep,
                  records: PeopleRecordsDep) -> MergeOut:
@@ -84,7 +87,7 @@ def merge_people(person_id: PersonId, body: MergeIn, session: SessionDep,
     return MergeOut.of(records.merge(session, person_id, body.source_id))
 
 
-@router.post("/people/{person_id}/faces", response_model=list[EnrolledOut],
+@router.post("/people/{person_id}/faces", dependencies=[EDITOR], response_model=list[EnrolledOut],
              status_code=status.HTTP_201_CREATED, responses={**IMAGE, **declare(404)})
 def enroll_faces(person_id: PersonId, session: SessionDep, people: PeopleDep,
                  files: Annotated[list[UploadFile], File(description="One or more photos")],
@@ -97,21 +100,22 @@ def enroll_faces(person_id: PersonId, session: SessionDep, people: PeopleDep,
             for e in enrolled.enrollments]
 
 
-@router.get("/people/{person_id}/faces", response_model=list[StoredFaceOut],
+@router.get("/people/{person_id}/faces", dependencies=[VIEWER], response_model=list[StoredFaceOut],
             responses=declare(404))
 def list_faces(person_id: PersonId, session: SessionDep, records: PeopleRecordsDep
                ) -> list[StoredFaceOut]:
     return [StoredFaceOut.from_record(f) for f in records.faces(session, person_id)]
 
 
-@router.delete("/faces/{face_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/faces/{face_id}", dependencies=[EDITOR], status_code=status.HTTP_204_NO_CONTENT,
                responses=declare(404))
 def delete_face(face_id: FaceId, session: SessionDep, records: PeopleRecordsDep) -> Response:
     records.delete_face(session, face_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/faces/{face_id}/thumbnail", response_class=Response, responses={
+@router.get("/faces/{face_id}/thumbnail", dependencies=[VIEWER],
+            response_class=Response, responses={
     200: {"content": {"image/jpeg": {}}, "description": "The face's JPEG crop"},
     **declare(404)})
 def face_thumbnail(face_id: FaceId, session: SessionDep, records: PeopleRecordsDep) -> Response:
@@ -119,7 +123,8 @@ def face_thumbnail(face_id: FaceId, session: SessionDep, records: PeopleRecordsD
                     headers={"cache-control": "private, max-age=86400"})
 
 
-@router.post("/register", response_model=RegisteredOut, status_code=status.HTTP_201_CREATED,
+@router.post("/register", dependencies=[EDITOR],
+             response_model=RegisteredOut, status_code=status.HTTP_201_CREATED,
              responses={**IMAGE, **declare(409)})
 def register(session: SessionDep, people: PeopleDep,
              name: Annotated[Text, Form(min_length=1, max_length=200)],
@@ -131,7 +136,7 @@ def register(session: SessionDep, people: PeopleDep,
                                             FaceChoice(face_index, largest), external_id))
 
 
-@router.post("/recognize", response_model=RecognizeOut, responses=IMAGE)
+@router.post("/recognize", dependencies=[VIEWER], response_model=RecognizeOut, responses=IMAGE)
 def recognize(session: SessionDep, people: PeopleDep,
               file: Annotated[UploadFile, File(description="The photo")],
               top_k: Annotated[int, Query(ge=1, le=100)] = 5,
@@ -147,7 +152,8 @@ def recognize(session: SessionDep, people: PeopleDep,
                         image_height=result.height)
 
 
-@router.post("/verify", response_model=VerifyOut, responses={**IMAGE, **declare(404)})
+@router.post("/verify", dependencies=[VIEWER],
+             response_model=VerifyOut, responses={**IMAGE, **declare(404)})
 def verify(session: SessionDep, people: PeopleDep,
            file_a: Annotated[UploadFile | None, File()] = None,
            file_b: Annotated[UploadFile | None, File()] = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
+from likeness.api.auth import EDITOR, VIEWER
 from likeness.api.deps import SessionDep, SettingsDep, VideoRecordsDep
 from likeness.api.errors import COMMON, declare
 from likeness.api.params import Limit, Offset, path_id
@@ -33,7 +34,8 @@ TrackId = Annotated[int, path_id("track")]
 ItemId = Annotated[int, path_id("review item")]
 
 
-@router.post("/videos", response_model=VideoQueuedOut, status_code=status.HTTP_202_ACCEPTED,
+@router.post("/videos", dependencies=[EDITOR],
+             response_model=VideoQueuedOut, status_code=status.HTTP_202_ACCEPTED,
              responses={**declare(400, 403, 413),
                         200: {"model": VideoQueuedOut,
                               "description": "This content was registered before"}})
@@ -58,7 +60,7 @@ def add_video(session: SessionDep, settings: SettingsDep, records: VideoRecordsD
                         status_code=202 if added.created else 200)
 
 
-@router.get("/videos", response_model=VideoPage)
+@router.get("/videos", dependencies=[VIEWER], response_model=VideoPage)
 def list_videos(session: SessionDep, records: VideoRecordsDep,
                 status_filter: Annotated[VideoStatus | None, Query(alias="status")] = None,
                 limit: Limit = 50, offset: Offset = 0) -> VideoPage:
@@ -66,20 +68,22 @@ def list_videos(session: SessionDep, records: VideoRecordsDep,
                                            offset=offset), VideoOut.of)
 
 
-@router.get("/videos/{video_id}", response_model=VideoOut, responses=declare(404))
+@router.get("/videos/{video_id}", dependencies=[VIEWER],
+            response_model=VideoOut, responses=declare(404))
 def get_video(video_id: VideoId, session: SessionDep, records: VideoRecordsDep) -> VideoOut:
     """Status, progress (samples done / total, ETA), duration and who appears."""
     return VideoOut.detail(records.detail(session, video_id))
 
 
-@router.get("/videos/{video_id}/people", response_model=list[VideoPersonOut],
+@router.get("/videos/{video_id}/people", dependencies=[VIEWER], response_model=list[VideoPersonOut],
             responses=declare(404))
 def video_people(video_id: VideoId, session: SessionDep, records: VideoRecordsDep
                  ) -> list[VideoPersonOut]:
     return [VideoPersonOut.of(tag, name) for tag, name in records.people_of(session, video_id)]
 
 
-@router.get("/people/{person_id}/videos", response_model=list[PersonVideoOut],
+@router.get("/people/{person_id}/videos", dependencies=[VIEWER],
+            response_model=list[PersonVideoOut],
             responses=declare(404))
 def person_videos(person_id: PersonId, session: SessionDep, records: VideoRecordsDep
                   ) -> list[PersonVideoOut]:
@@ -87,7 +91,7 @@ def person_videos(person_id: PersonId, session: SessionDep, records: VideoRecord
     return [PersonVideoOut.tagged(name, tag, video) for tag, video in tagged]
 
 
-@router.delete("/videos/{video_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/videos/{video_id}", dependencies=[EDITOR], status_code=status.HTTP_204_NO_CONTENT,
                responses=declare(404))
 def delete_video(video_id: VideoId, session: SessionDep, records: VideoRecordsDep
                  ) -> Response:
@@ -97,7 +101,8 @@ def delete_video(video_id: VideoId, session: SessionDep, records: VideoRecordsDe
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/tracks/{track_id}/thumbnail", response_class=Response, responses={
+@router.get("/tracks/{track_id}/thumbnail", dependencies=[VIEWER],
+            response_class=Response, responses={
     200: {"content": {"image/jpeg": {}}, "description": "The track's best face"},
     **declare(404)})
 def track_thumbnail(track_id: TrackId, session: SessionDep, records: VideoRecordsDep
@@ -106,7 +111,7 @@ def track_thumbnail(track_id: TrackId, session: SessionDep, records: VideoRecord
                     headers={"cache-control": "private, max-age=86400"})
 
 
-@router.get("/review", response_model=ReviewPage)
+@router.get("/review", dependencies=[VIEWER], response_model=ReviewPage)
 def review_queue(session: SessionDep, records: VideoRecordsDep,
                  status_filter: Annotated[ReviewStatus, Query(alias="status")]
                  = ReviewStatus.PENDING,
@@ -117,7 +122,7 @@ def review_queue(session: SessionDep, records: VideoRecordsDep,
                    ReviewItemOut.of)
 
 
-@router.post("/review/{item_id}/approve", response_model=VideoOut,
+@router.post("/review/{item_id}/approve", dependencies=[EDITOR], response_model=VideoOut,
              responses=declare(404, 409))
 def approve(item_id: ItemId, session: SessionDep, records: VideoRecordsDep,
             add_to_gallery: bool = False) -> VideoOut:
@@ -125,7 +130,8 @@ def approve(item_id: ItemId, session: SessionDep, records: VideoRecordsDep,
     return VideoOut.detail(records.approve(session, item_id, add_to_gallery))
 
 
-@router.post("/review/{item_id}/reject", status_code=status.HTTP_204_NO_CONTENT,
+@router.post("/review/{item_id}/reject", dependencies=[EDITOR],
+             status_code=status.HTTP_204_NO_CONTENT,
              responses=declare(404, 409))
 def reject(item_id: ItemId, session: SessionDep, records: VideoRecordsDep) -> Response:
     """It is not that person; the track is not proposed for them again."""
