@@ -39,6 +39,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/video.py  # needs the ffmpeg CLI
 
 # The gRPC stubs, checked in beside the .proto (tests/rpc checks they are current).

@@ -1,56 +1,65 @@
 """What access control costs: HTTP /detect throughput with an API key against the same
 endpoint without the access check, side by side in one server.
 
-    .venv/bin/python bench/auth.py            # --rounds N (default 9), about 1-2 minutes
+    .venv/bin/python bench/auth.py              # about a minute
+    .venv/bin/python bench/auth.py --breakdown  # also the check's parts; about 2 minutes
 
 The app runs in this process under uvicorn on a loopback port, as `likeness serve` runs
 it (the loaded model passed in, an embedded PostgreSQL of its own in build/bench-auth,
-the admin key seeded by `bootstrap_api_key`, as LIKENESS_BOOTSTRAP_API_KEY does; no job
-worker). Two routes are added to that app for the measurement only:
+the admin key seeded by `bootstrap_api_key` as LIKENESS_BOOTSTRAP_API_KEY does, no job
+worker). Routes are added to that app for the measurement only:
 
 - `POST /bench/detect-open`: the very endpoint function of `POST /detect`
   (`routes.faces.detect`), registered without its access dependency. `/detect` with the
-  key and this route share everything else (server, engine, middleware, including the
-  audit middleware, which records nothing for either), so the difference between them is
-  the access check and nothing else.
+  key and this route share everything else (server, engine, middleware, the audit
+  middleware included, which records nothing for either), so what differs between them
+  is the access check and nothing else.
+- with `--breakdown`, the same endpoint behind a part of the check only:
+  `/bench/detect-hop` (a no-op in the thread pool: the hop the check makes) and
+  `/bench/detect-lookup` (the hop, a database session from the pool and
+  `AccessService.authenticate_key`: the check without its header parsing and role test).
 - `GET /bench/open` and `GET /bench/guarded`: an empty answer, without and with the
-  viewer dependency of every protected operation. Their latency difference (one request
-  at a time, the two taking turns request by request) is the wall time of the check
-  alone: the hop to the thread pool, a database session from the pool, the key's lookup
-  by hash (and, at most once a minute, the write of its `last_used_at`).
+  viewer dependency of every protected operation.
 
 Figures:
 
-1. /detect with the key against the open /detect: the 12 single-face photos of
-   shared/data sent HTTP_CLIENTS at a time, the two sides taking turns block by block
-   (ABBA, BLOCKS blocks each per round), so that the load of a shared machine falls on
-   both alike; the ratio is the median of per-round ratios, the pooled one that of the
-   summed times (target: within 3%).
-2. The check's wall time t (the median of per-round differences of medians), and the
-   ratio it implies at the measured /detect rate R: 1 - t x R. That counts t as if it
-   were added, alone on the machine, to the time of every image; the check mostly waits
-   (thread pool, database) while other requests infer, so the true cost is lower: a
-   bound, the design's main figure on a machine too noisy for figure 1 to resolve 3%.
-3. `AccessService.authenticate_key` in-process (a pooled session, the lookup), for scale.
+1. Img/s of each /detect: the 12 single-face photos of shared/data sent by `--clients`
+   (4) concurrent clients, one block at a time, the routes taking turns block by block
+   (the order rotating and reversing), BLOCKS blocks each per round, so that the load of
+   a shared machine falls on all alike. The ratio to the open /detect is the median of
+   per-round ratios, the pooled one that of the summed times (target: within 3%).
+   Beside it, the server process's CPU time per image (this process: uvicorn, the
+   thread pool, the engine; not PostgreSQL's), steadier than throughput on a busy
+   machine.
+2. The check's wall time t alone: the latency difference of the two empty GETs (one at
+   a time, taking turns request by request), and the ratio it implies at the measured
+   /detect rate R: 1 - t x R, as if t were added to the time of every image. Measured
+   on a server with nothing else to do, so it says what the check costs alone, not what
+   it costs beside inference on a loaded machine; figure 1 says that.
+3. `AccessService.authenticate_key` called in-process (a pooled session, the lookup).
 
-The client threads run in the same process as the server and share its GIL; that holds
-for both sides of every comparison.
+The clients run in a process of their own, as real clients do (in the server's process
+they would compete with it for the GIL), driven over a pipe; they send the key with every
+request, and only the protected routes read it.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import shutil
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 
 import httpx2
 import uvicorn
 from common import DATA, REPO, machine, median
 from engine import HTTP_CLIENTS, free_port
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 from likeness.api import create_app
 from likeness.api.auth import VIEWER
@@ -63,9 +72,18 @@ from likeness.services.access import AccessService
 
 KEY = "lk_bench-admin-key-0123456789abcdef"
 AUTH = {"X-API-Key": KEY}
-BLOCKS = 6  # blocks of the 12 photos per side and round, about 0.4 s each
-GETS = 300  # cheap GETs per side and round
+BLOCKS = 6  # blocks of the 12 photos per route and round, about 0.3 s each
+GETS = 300  # empty GETs per route and round
 DIRECT_CALLS = 2000
+KEYED, OPEN = "/detect", "/bench/detect-open"
+HOP, LOOKUP = "/bench/detect-hop", "/bench/detect-lookup"
+GUARDED, UNGUARDED = "/bench/guarded", "/bench/open"
+LABELS = {
+    KEYED: "POST /detect with the API key",
+    OPEN: "the same endpoint without the access check",
+    HOP: "... behind a no-op hop to the thread pool",
+    LOOKUP: "... behind the hop + session + authenticate_key",
+}
 
 
 def start(app: FastAPI, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -86,9 +104,126 @@ def start(app: FastAPI, port: int) -> tuple[uvicorn.Server, threading.Thread]:
         time.sleep(0.2)
 
 
+def add_bench_routes(app: FastAPI) -> None:
+    app.add_api_route(OPEN, faces.detect, methods=["POST"], response_model=DetectOut)
+
+    async def hop() -> None:
+        await run_in_threadpool(lambda: None)
+
+    async def lookup(request: Request) -> None:
+        def authenticate() -> None:
+            with request.app.state.database.session() as session:
+                request.app.state.access.authenticate_key(session, KEY)
+
+        await run_in_threadpool(authenticate)
+
+    app.add_api_route(HOP, faces.detect, methods=["POST"], response_model=DetectOut,
+                      dependencies=[Depends(hop)])
+    app.add_api_route(LOOKUP, faces.detect, methods=["POST"], response_model=DetectOut,
+                      dependencies=[Depends(lookup)])
+
+    async def empty() -> dict[str, str]:
+        return {}
+
+    app.add_api_route(UNGUARDED, empty, methods=["GET"])
+    app.add_api_route(GUARDED, empty, methods=["GET"], dependencies=[VIEWER])
+
+
+def clients(conn: Connection, url: str, concurrency: int) -> None:
+    """The client process: answers each command of the pipe with its measurement."""
+    photos = [p.read_bytes() for p in sorted((DATA / "faces").glob("*/*"))]
+    sessions = [httpx2.Client(base_url=url, headers=AUTH, timeout=60)
+                for _ in range(concurrency)]
+    pool = ThreadPoolExecutor(concurrency)
+
+    def post(path: str, index: int, data: bytes) -> None:
+        sessions[index % concurrency].post(
+            path, files={"file": ("photo.jpg", data)}).raise_for_status()
+
+    def block(path: str) -> tuple[float, int]:
+        """Seconds to send the photos once through `path`, `concurrency` at a time."""
+        started = time.perf_counter()
+        list(pool.map(post, [path] * len(photos), range(len(photos)), photos))
+        return time.perf_counter() - started, len(photos)
+
+    def gets() -> tuple[float, float]:
+        """Median ms of GETS requests to each empty route, one at a time, taking turns
+        request by request (ABBA...)."""
+        timings: dict[str, list[float]] = {GUARDED: [], UNGUARDED: []}
+        for index in range(2 * GETS):
+            path = (GUARDED, UNGUARDED)[(index + index // 2) % 2]
+            started = time.perf_counter()
+            sessions[0].get(path).raise_for_status()
+            timings[path].append((time.perf_counter() - started) * 1000)
+        return statistics.median(timings[GUARDED]), statistics.median(timings[UNGUARDED])
+
+    while (command := conn.recv()) is not None:
+        kind, path = command
+        conn.send(block(path) if kind == "block" else gets())
+    pool.shutdown()
+    for session in sessions:
+        session.close()
+
+
+class Rounds:
+    """Per route and round: wall seconds, server CPU seconds and images."""
+
+    def __init__(self, conn: Connection, routes: list[str]) -> None:
+        self.conn = conn
+        self.routes = routes
+        self.wall: dict[str, list[float]] = {r: [] for r in routes}
+        self.cpu: dict[str, list[float]] = {r: [] for r in routes}
+        self.images: dict[str, list[int]] = {r: [] for r in routes}
+
+    def block(self, path: str) -> tuple[float, float, int]:
+        cpu = time.process_time()
+        self.conn.send(("block", path))
+        wall, images = self.conn.recv()
+        return wall, time.process_time() - cpu, images
+
+    def run(self, rounds: int) -> None:
+        for path in self.routes:  # warm-up
+            self.block(path)
+        for _ in range(rounds):
+            wall = dict.fromkeys(self.routes, 0.0)
+            cpu = dict.fromkeys(self.routes, 0.0)
+            images = dict.fromkeys(self.routes, 0)
+            for index in range(BLOCKS):
+                shift = index % len(self.routes)
+                order = self.routes[shift:] + self.routes[:shift]
+                for path in order[::-1] if index % 2 else order:
+                    w, c, n = self.block(path)
+                    wall[path] += w
+                    cpu[path] += c
+                    images[path] += n
+            for path in self.routes:
+                self.wall[path].append(wall[path])
+                self.cpu[path].append(cpu[path])
+                self.images[path].append(images[path])
+
+    def rate(self, path: str) -> float:
+        return median([n / w for n, w in zip(self.images[path], self.wall[path], strict=True)])
+
+    def ratio(self, path: str) -> tuple[float, float, float, float]:
+        """Throughput against the open /detect: median of rounds, pooled, min, max."""
+        ratios = sorted((n / w) / (m / o) for n, w, m, o in zip(
+            self.images[path], self.wall[path], self.images[OPEN], self.wall[OPEN],
+            strict=True))
+        pooled = ((sum(self.images[path]) / sum(self.wall[path]))
+                  / (sum(self.images[OPEN]) / sum(self.wall[OPEN])))
+        return median(ratios), pooled, ratios[0], ratios[-1]
+
+    def cpu_ms(self, path: str) -> float:
+        return sum(self.cpu[path]) / sum(self.images[path]) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--clients", type=int, default=HTTP_CLIENTS,
+                        help="concurrent /detect clients")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also /detect behind the check's parts (hop, lookup)")
     args = parser.parse_args()
 
     data_dir = REPO / "build" / "bench-auth"
@@ -99,72 +234,32 @@ def main() -> None:
     engine = FaceEngine(resolve_pack(settings.model, settings.model_dir),
                         threads=settings.onnx_threads, workers=settings.inference_workers)
     app = create_app(settings, engine=engine)
-    app.add_api_route("/bench/detect-open", faces.detect, methods=["POST"],
-                      response_model=DetectOut)
+    add_bench_routes(app)
 
-    async def empty() -> dict[str, str]:
-        return {}
-
-    app.add_api_route("/bench/open", empty, methods=["GET"])
-    app.add_api_route("/bench/guarded", empty, methods=["GET"], dependencies=[VIEWER])
-
-    photos = [p.read_bytes() for p in sorted((DATA / "faces").glob("*/*"))]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server, thread = start(app, port)
+    context = multiprocessing.get_context("spawn")
+    conn, their_end = context.Pipe()
+    load = context.Process(target=clients, args=(their_end, url, args.clients), daemon=True)
     try:
-        clients = [httpx2.Client(base_url=url, timeout=60) for _ in range(HTTP_CLIENTS)]
-        one = clients[0]
-        assert one.post("/detect", files={"file": ("p.jpg", photos[0])}).status_code == 401
-        assert one.get("/bench/guarded").status_code == 401
+        photo = next((DATA / "faces").glob("*/*")).read_bytes()
+        assert httpx2.post(f"{url}{KEYED}", files={"file": ("p.jpg", photo)}).status_code == 401
+        assert httpx2.get(f"{url}{GUARDED}").status_code == 401
+        load.start()
 
-        with ThreadPoolExecutor(HTTP_CLIENTS) as pool:
-            def block_s(path: str, headers: dict[str, str]) -> float:
-                """Seconds to send the photos once through `path`, HTTP_CLIENTS at a time."""
-                def post(job: tuple[int, bytes]) -> None:
-                    index, data = job
-                    clients[index % HTTP_CLIENTS].post(
-                        path, files={"file": ("photo.jpg", data)}, headers=headers
-                    ).raise_for_status()
-
-                started = time.perf_counter()
-                list(pool.map(post, enumerate(photos)))
-                return time.perf_counter() - started
-
-            def round_rates() -> tuple[float, float]:
-                """One round: BLOCKS blocks of each side, interleaved (ABBA...)."""
-                keyed_s = open_s = 0.0
-                for index in range(BLOCKS):
-                    if index % 2 == 0:
-                        keyed_s += block_s("/detect", AUTH)
-                        open_s += block_s("/bench/detect-open", {})
-                    else:
-                        open_s += block_s("/bench/detect-open", {})
-                        keyed_s += block_s("/detect", AUTH)
-                images = BLOCKS * len(photos)
-                return images / keyed_s, images / open_s
-
-            round_rates()  # warm-up
-            keyed, open_ = (list(side) for side in
-                            zip(*(round_rates() for _ in range(args.rounds)), strict=True))
-
-        def get_round() -> tuple[float, float]:
-            """Median ms of GETS requests to each empty route, taking turns request by
-            request, one at a time."""
-            timings: dict[str, list[float]] = {"/bench/guarded": [], "/bench/open": []}
-            for index in range(2 * GETS):
-                path = ("/bench/guarded", "/bench/open")[(index + index // 2) % 2]
-                started = time.perf_counter()
-                one.get(path, headers=AUTH).raise_for_status()
-                timings[path].append((time.perf_counter() - started) * 1000)
-            return (statistics.median(timings["/bench/guarded"]),
-                    statistics.median(timings["/bench/open"]))
-
-        get_round()  # warm-up
-        guarded_ms, open_ms = (list(side) for side in
-                               zip(*(get_round() for _ in range(args.rounds)), strict=True))
-        for client in clients:
-            client.close()
+        detects = Rounds(conn, [KEYED, OPEN, HOP, LOOKUP] if args.breakdown else [KEYED, OPEN])
+        detects.run(args.rounds)
+        conn.send(("gets", ""))  # warm-up
+        conn.recv()
+        guarded_ms, open_ms = [], []
+        for _ in range(args.rounds):
+            conn.send(("gets", ""))
+            guarded, unguarded = conn.recv()
+            guarded_ms.append(guarded)
+            open_ms.append(unguarded)
+        conn.send(None)
+        load.join(30)
 
         access: AccessService = app.state.access
         database = app.state.database
@@ -175,31 +270,35 @@ def main() -> None:
                 assert access.authenticate_key(session, KEY) is not None
             direct.append((time.perf_counter() - started) * 1000)
     finally:
+        if load.is_alive():
+            load.kill()
         server.should_exit = True
         thread.join(30)
         engine.close()
 
-    ratios = sorted(k / o for k, o in zip(keyed, open_, strict=True))
-    ratio = median(ratios)
-    # Every round sends the same images through each side: the ratio of the summed times.
-    pooled = sum(1 / o for o in open_) / sum(1 / k for k in keyed)
     check_ms = median([g - o for g, o in zip(guarded_ms, open_ms, strict=True)])
-    implied = 1 - check_ms / 1000 * median(keyed)
+    implied = 1 - check_ms / 1000 * detects.rate(KEYED)
     print(f"Machine: {machine()}")
-    print(f"Command: python bench/auth.py --rounds {args.rounds}; model buffalo_s, "
-          f"{engine.workers} workers x {settings.onnx_threads} thread; uvicorn in-process; "
-          f"{BLOCKS} x {len(photos)} single-face photos per side and round, interleaved; "
-          f"{HTTP_CLIENTS} concurrent clients; PostgreSQL 18 embedded\n")
-    print("| measurement | figure |")
+    print(f"Command: python bench/auth.py --rounds {args.rounds} --clients {args.clients}"
+          f"{' --breakdown' if args.breakdown else ''}; model buffalo_s, {engine.workers} "
+          f"workers x {settings.onnx_threads} thread; the app under uvicorn in-process, the "
+          f"clients in another process; {BLOCKS} blocks of 12 single-face photos per route "
+          "and round, interleaved; PostgreSQL 18 embedded\n")
+    print(f"| /detect, {args.clients} concurrent clients | img/s | / without the check: "
+          "median of rounds (pooled; range) | server CPU ms/img |")
+    print("|---|---|---|---|")
+    for path in detects.routes:
+        ratio, pooled, low, high = detects.ratio(path)
+        figure = "" if path == OPEN else (
+            f"**{ratio:.1%}** ({pooled:.1%}; {low:.1%}-{high:.1%})")
+        print(f"| {LABELS[path]} | {detects.rate(path):.1f} | {figure} | "
+              f"{detects.cpu_ms(path):.2f} |")
+    print("\n| the check alone | figure |")
     print("|---|---|")
-    print(f"| POST /detect with the API key, {HTTP_CLIENTS} clients | {median(keyed):.1f} img/s |")
-    print(f"| POST /detect's endpoint without the access check | {median(open_):.1f} img/s |")
-    print(f"| with / without: median of {args.rounds} per-round ratios (pooled; range) | "
-          f"**{ratio:.1%}** ({pooled:.1%}; {ratios[0]:.1%}-{ratios[-1]:.1%}) |")
     print(f"| GET of an empty route, 1 client: open / with the viewer check | "
           f"{median(open_ms):.2f} / {median(guarded_ms):.2f} ms |")
-    print(f"| the check alone, t (median of per-round differences) | {check_ms:.2f} ms |")
-    print(f"| /detect with / implied without, bound: 1 - t x {median(keyed):.1f} img/s | "
+    print(f"| the check, t (median of per-round differences) | {check_ms:.2f} ms |")
+    print(f"| /detect with / implied without: 1 - t x {detects.rate(KEYED):.1f} img/s | "
           f"**{implied:.1%}** |")
     print(f"| AccessService.authenticate_key in-process, with a pooled session | "
           f"{statistics.median(direct):.2f} ms |")

@@ -75,12 +75,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+BENCH_KEY = "lk_bench-admin-key-0123456789abcdef"
+
+
 @contextmanager
 def running_server(settings: Settings) -> Iterator[str]:
     """`likeness serve` in a subprocess on a free loopback port; yields its URL."""
     port = free_port()
     env = {**os.environ, "LIKENESS_PORT": str(port), "LIKENESS_LOG_LEVEL": "warning",
-           "LIKENESS_MODEL": settings.model, "LIKENESS_MODEL_DIR": str(settings.model_dir)}
+           "LIKENESS_MODEL": settings.model, "LIKENESS_MODEL_DIR": str(settings.model_dir),
+           "LIKENESS_BOOTSTRAP_API_KEY": BENCH_KEY}
     server = subprocess.Popen([sys.executable, "-m", "likeness.cli", "serve"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -106,7 +110,8 @@ def http_table(engine: FaceEngine, settings: Settings, payloads: list[bytes],
     /detect on `likeness serve`, rounds alternating."""
     limits = ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
     with running_server(settings) as url, ThreadPoolExecutor(HTTP_CLIENTS) as pool:
-        clients = [httpx2.Client(base_url=url, timeout=60) for _ in range(HTTP_CLIENTS)]
+        clients = [httpx2.Client(base_url=url, timeout=60, headers={"X-API-Key": BENCH_KEY})
+                   for _ in range(HTTP_CLIENTS)]
 
         def post(job: tuple[int, bytes]) -> None:
             index, data = job

@@ -318,7 +318,7 @@ def test_share_link_matches_are_throttled_per_link(settings: Settings, engine: F
     with own_app(settings, engine, db, storage_dir=tmp_path,
                  share_matches_per_minute=2) as api:
         event = new_event(api, "party")
-        first, second = (api.post(f"/events/{event}/share-links").json()["token"]
+        first, second = (api.post(f"/events/{event}/share-links", json={}).json()["token"]
                          for _ in range(2))
         guest = anonymous(api)
         for _ in range(2):
@@ -404,7 +404,7 @@ def test_secrets_are_stored_only_as_hashes(admin: TestClient, db: Database,
     assert in_clear(cookie, [login]) == [] and login["token_hash"] == sha256(cookie)
 
     event = new_event(admin, "party")
-    token = admin.post(f"/events/{event}/share-links").json()["token"]
+    token = admin.post(f"/events/{event}/share-links", json={}).json()["token"]
     (link,) = rows(db, "share_links")
     assert in_clear(token, [link]) == [] and link["token_hash"] == sha256(token)
 
@@ -504,3 +504,21 @@ def test_an_app_still_starts_after_the_bootstrap_key_was_revoked(
         found = connection.execute(text("SELECT count(*) FROM api_keys WHERE key_hash = :h"),
                                    {"h": sha256(ADMIN_KEY)}).scalar_one()
     assert found == 1
+
+
+def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(
+        settings: Settings, engine: FaceEngine, db: Database) -> None:
+    """A verified key is trusted for KEY_CACHE_S without a query; revoked over HTTP it
+    stops at once in that server, revoked by another process (the CLI) within that time."""
+    with own_app(settings, engine, db) as api:
+        key, other = (new_key(api, name, Role.VIEWER) for name in ("elsewhere", "here"))
+        ids = {k["name"]: k["id"] for k in api.get("/api-keys").json()}
+        for secret in (key, other):
+            assert api.get("/people", headers=as_key(secret)).status_code == 200  # trusted
+        with db.session() as session:  # the CLI, another process: its own service
+            AccessService().revoke_key(session, ids["elsewhere"])
+        assert api.get("/people", headers=as_key(key)).status_code == 200  # still trusted
+        api.app.state.access._verified.clear()  # what KEY_CACHE_S later brings
+        assert api.get("/people", headers=as_key(key)).status_code == 401
+        assert api.delete(f"/api-keys/{ids['here']}").status_code == 204
+        assert api.get("/people", headers=as_key(other)).status_code == 401  # at once

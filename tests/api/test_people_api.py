@@ -233,3 +233,12 @@ def test_every_error_status_is_declared_with_the_one_error_model(api: TestClient
                     ref = response["content"]["application/json"]["schema"]["$ref"]
                     expected = "/HealthOut" if path == "/health" else "/ErrorOut"
                     assert ref.endswith(expected), (method, path, status)
+
+
+def test_a_boolean_is_no_number(api: TestClient) -> None:
+    person = api.post("/people", json={"name": "a"}).json()["id"]
+    merged = api.post(f"/people/{person}/merge", json={"source_id": True})
+    assert merged.status_code == 422 and "source_id" in merged.json()["detail"]
+    event = api.post("/events", json={"name": "e"}).json()["id"]
+    link = api.post(f"/events/{event}/share-links", json={"expires_in_days": True})
+    assert link.status_code == 422 and "expires_in_days" in link.json()["detail"]

@@ -56,8 +56,8 @@ def test_keys_add_list_and_revoke(db: Database) -> None:
 
     revoked = runner.invoke(app, ["keys", "revoke", str(key_id)])
     assert revoked.exit_code == 0, revoked.output
-    with db.session() as session:
-        assert access.authenticate_key(session, secret) is None
+    with db.session() as session:  # as a server that has not trusted the key lately sees it
+        assert AccessService().authenticate_key(session, secret) is None
     assert str(key_id) not in _rows(runner.invoke(app, ["keys", "list"], env=WIDE).stdout)
     again = runner.invoke(app, ["keys", "revoke", str(key_id)])
     assert again.exit_code == 1 and f"API key {key_id} does not exist" in again.output

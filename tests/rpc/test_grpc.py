@@ -183,11 +183,12 @@ def test_process_photo_needs_a_valid_key(stub: pb_grpc.LikenessStub, db: Databas
 
     editor = _key(db, Role.EDITOR)
     assert _refused(stub, (("x-api-key", editor),)).code() == grpc.StatusCode.INVALID_ARGUMENT
+    revoked = _key(db, Role.EDITOR)  # revoked elsewhere (the CLI) before the server saw it
     with db.session() as session:
-        caller = AccessService().authenticate_key(session, editor)
+        caller = AccessService().authenticate_key(session, revoked)
         assert caller is not None
         AccessService().revoke_key(session, caller.id)
-    assert _refused(stub, (("x-api-key", editor),)).code() == grpc.StatusCode.UNAUTHENTICATED
+    assert _refused(stub, (("x-api-key", revoked),)).code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_a_viewer_key_may_not_process_photos(stub: pb_grpc.LikenessStub, db: Database

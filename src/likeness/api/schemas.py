@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from likeness.api.validation import BigId, Metadata, Text
+from likeness.api.validation import BigId, Days, Metadata, Text
 from likeness.enums import (
     Decision,
     PhotoSource,
@@ -523,8 +523,8 @@ class AuditPage(BaseModel):
 
 
 class ShareLinkIn(BaseModel):
-    expires_in_days: float | None = Field(
-        30, gt=0, le=3650, description="Days until the link stops working; null: never")
+    expires_in_days: Days | None = Field(
+        30, description="Days until the link stops working; null: never")
 
 
 class ShareLinkOut(BaseModel):

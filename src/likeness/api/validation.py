@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, GetJsonSchemaHandler
+from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -101,4 +101,13 @@ METADATA_VALUE_SCHEMA: JsonSchemaValue = {
 
 Text = Annotated[str, AfterValidator(check_text), _StorableText]
 Metadata = Annotated[dict[str, Any], AfterValidator(check_json), _StorableJson]
-BigId = Annotated[int, Field(ge=1, le=MAX_BIGINT)]  # 7.0 is 7, as JSON Schema says
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic's lax mode would read true as 1
+        raise ValueError("a number is expected, not true or false")
+    return value
+
+
+# 7.0 is 7, as JSON Schema says; true is not 1. (The bounds stand before the validator:
+# after it, pydantic leaves them out of the JSON Schema.)
+BigId = Annotated[int, Field(ge=1, le=MAX_BIGINT), BeforeValidator(_not_a_boolean)]
+Days = Annotated[float, Field(gt=0, le=3650), BeforeValidator(_not_a_boolean)]

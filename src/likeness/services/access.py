@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "lk_"
 MIN_PASSWORD = 8
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
+# A verified key is trusted this long without a query (the check then costs no database
+# round trip; bench/auth.py). A revocation applies at once in the process that made it,
+# within this time in the others (the CLI, other servers).
+KEY_CACHE_S = 10.0
 _HASHER = PasswordHasher()
 # Verified against when the username is unknown, so a wrong name takes as long as a wrong
 # password and does not tell which names exist.
@@ -90,18 +94,28 @@ class AccessService:
     """Users, keys, share links and the audit log; the database alone."""
 
     session_days: float = 14
+    _verified: dict[str, tuple[Caller, float]] = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------ API keys
 
     def authenticate_key(self, session: Session, secret: str) -> Caller | None:
-        key = store.key_by_hash(session, digest(secret))
-        if key is None or not hmac.compare_digest(key.key_hash, digest(secret)):
+        hashed = digest(secret)
+        cached = self._verified.get(hashed)
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        key = store.key_by_hash(session, hashed)
+        if key is None or not hmac.compare_digest(key.key_hash, hashed):
+            self._verified.pop(hashed, None)
             return None
         now = datetime.now(UTC)
         if key.last_used_at is None or now - key.last_used_at > TOUCH_EVERY:
             store.touch_key(session, key.id)
             session.commit()
-        return Caller("key", key.id, key.name, key.role, key.event_id)
+        caller = Caller("key", key.id, key.name, key.role, key.event_id)
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[hashed] = (caller, time.monotonic() + KEY_CACHE_S)
+        return caller
 
     def create_key(self, session: Session, name: str, role: Role,
                    event_id: int | None = None, created_by: str | None = None,
@@ -149,6 +163,9 @@ class AccessService:
     def revoke_key(self, session: Session, key_id: int) -> None:
         store.revoke_key(session, key_id)
         session.commit()
+        for hashed, (caller, _) in list(self._verified.items()):
+            if caller.id == key_id:
+                del self._verified[hashed]
 
     # ------------------------------------------------------------ users
 

@@ -33,10 +33,10 @@ Token = Annotated[str, Path(min_length=8, max_length=100, pattern="^[A-Za-z0-9_-
 @router.post("/events/{event_id}/share-links", response_model=NewShareLinkOut,
              status_code=status.HTTP_201_CREATED, responses=declare(404))
 def create_share_link(event_id: EventId, session: SessionDep, access: AccessDep,
-                      caller: EditorDep, body: ShareLinkIn | None = None) -> NewShareLinkOut:
-    """A link that lets anyone who has it find their photos of this event with a selfie."""
-    days = (body or ShareLinkIn()).expires_in_days
-    new = access.create_share_link(session, event_id, days, caller.label)
+                      caller: EditorDep, body: ShareLinkIn) -> NewShareLinkOut:
+    """A link that lets anyone who has it find their photos of this event with a selfie
+    (`{}`: it expires in 30 days)."""
+    new = access.create_share_link(session, event_id, body.expires_in_days, caller.label)
     return NewShareLinkOut(id=new.link.id, token=new.token, url=f"/share/{new.token}",
                            expires_at=new.link.expires_at)
 
