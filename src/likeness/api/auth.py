@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from likeness.enums import Role
-from likeness.errors import Forbidden, Throttled, Unauthenticated
-from likeness.services.access import AccessService, Caller, Throttle
+from likeness.errors import Forbidden, Unauthenticated
+from likeness.services.access import AccessService, Caller
 
 SESSION_COOKIE = "likeness_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -35,11 +35,7 @@ def client_address(request: Request) -> str:
 
 
 def refuse_if_throttled(request: Request) -> None:
-    throttle: Throttle = request.app.state.failures
-    wait = throttle.retry_after(client_address(request))
-    if wait is not None:
-        raise Throttled(f"too many failed attempts from this address; wait {wait} s",
-                        retry_after=wait)
+    request.app.state.failures.refuse(client_address(request))
 
 
 def failed(request: Request, message: str) -> Unauthenticated:
@@ -48,33 +44,19 @@ def failed(request: Request, message: str) -> Unauthenticated:
     return Unauthenticated(message)
 
 
-def _authenticate(request: Request, key: str | None, bearer: str | None,
-                  cookie: str | None) -> Caller:
-    refuse_if_throttled(request)
+def _authenticate(request: Request, key: str | None, cookie: str | None) -> Caller:
     access: AccessService = request.app.state.access
     with request.app.state.database.session() as session:
-        if key or bearer:
-            caller = access.authenticate_key(session, key or bearer or "")
-            if caller is None:
-                raise failed(request, "the API key is wrong or revoked")
-            return caller
-        if cookie:
-            caller = access.authenticate_session(session, cookie)
-            if caller is None:
-                raise failed(request, "the session has expired; log in again")
-            return caller
-    raise Unauthenticated("credentials are required: an API key in X-API-Key or "
-                          "Authorization: Bearer, or a login session")
+        return access.identify(
+            session, request.app.state.failures, client_address(request), key=key,
+            token=cookie, missing="credentials are required: an API key in X-API-Key or "
+                                  "Authorization: Bearer, or a login session")
 
 
 def _check(request: Request, caller: Caller, needed: Role) -> None:
-    if not caller.role.allows(needed):
-        raise Forbidden(f"the {caller.role} role may not do this ({needed} or above may)")
-    if caller.event_id is not None:
-        event = str(request.path_params.get("event_id", ""))
-        listing = request.method == "GET" and request.url.path.rstrip("/") == "/events"
-        if not listing and event != str(caller.event_id):
-            raise Forbidden(f"this key is limited to event {caller.event_id}")
+    event = str(request.path_params.get("event_id", ""))
+    listing = request.method == "GET" and request.url.path.rstrip("/") == "/events"
+    caller.require(needed, int(event) if event.isdigit() else None, any_event=listing)
     if caller.csrf_token is not None and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), caller.csrf_token.encode()):
@@ -88,8 +70,8 @@ def _allow(needed: Role) -> Any:
                       bearer: Annotated[HTTPAuthorizationCredentials | None,
                                         Depends(_bearer)],
                       cookie: Annotated[str | None, Depends(_cookie)]) -> Caller:
-        caller = await run_in_threadpool(_authenticate, request, key,
-                                         bearer.credentials if bearer else None, cookie)
+        caller = await run_in_threadpool(
+            _authenticate, request, key or (bearer.credentials if bearer else None), cookie)
         _check(request, caller, needed)
         request.state.caller = caller
         request.state.audited = needed != Role.VIEWER

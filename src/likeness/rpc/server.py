@@ -48,7 +48,6 @@ CODE_BY_ERROR: dict[type[errors.LikenessError], grpc.StatusCode] = {
 }
 DEFAULT_TOP_K = 3
 MESSAGE_SLACK = 1024 * 1024  # the request's other fields around the image bytes
-FAILURES_PER_MINUTE = 10  # wrong keys per client address, as over HTTP
 
 
 def code_for(error: errors.LikenessError) -> grpc.StatusCode:
@@ -74,7 +73,7 @@ class LikenessServicer(pb_grpc.LikenessServicer):
         self._engine = engine
         self._database = database
         self._access = AccessService()
-        self._failures = Throttle(FAILURES_PER_MINUTE)
+        self._failures = Throttle(settings.auth_failures_per_minute)  # as over HTTP
         self._processor = PhotoProcessor(
             EventService.from_settings(engine, storage, settings),
             PeopleService.from_settings(engine, settings))
@@ -101,22 +100,11 @@ class LikenessServicer(pb_grpc.LikenessServicer):
         scheme, _, bearer = metadata.get("authorization", "").partition(" ")
         key = metadata.get("x-api-key") or (bearer.strip() if scheme.lower() == "bearer"
                                              else "")
-        if not key:
-            raise errors.Unauthenticated("an API key is required in the x-api-key metadata")
         address = context.peer().rpartition(":")[0]  # without the port
-        wait = self._failures.retry_after(address)
-        if wait is not None:
-            raise errors.Throttled(f"too many failed attempts from this address; wait "
-                                   f"{wait} s", retry_after=wait)
-        caller = self._access.authenticate_key(session, key)
-        if caller is None:
-            self._failures.hit(address)
-            raise errors.Unauthenticated("the API key is wrong or revoked")
-        if not caller.role.allows(needed):
-            raise errors.Forbidden(f"the {caller.role} role may not do this ({needed} or "
-                                   "above may)")
-        if caller.event_id is not None and event_id != caller.event_id:
-            raise errors.Forbidden(f"this key is limited to event {caller.event_id}")
+        caller = self._access.identify(
+            session, self._failures, address, key=key,
+            missing="an API key is required in the x-api-key metadata")
+        caller.require(needed, event_id)
         return caller
 
     def _response(self, result: Processed) -> pb.ProcessPhotoResponse:

@@ -20,7 +20,14 @@ from argon2.exceptions import Argon2Error
 from sqlalchemy.orm import Session
 
 from likeness.enums import Role
-from likeness.errors import InvalidInput, NotFound, Rejected
+from likeness.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Rejected,
+    Throttled,
+    Unauthenticated,
+)
 from likeness.services.pages import Page
 from likeness.store import access as store
 from likeness.store import events as event_store
@@ -59,6 +66,15 @@ class Caller:
     @property
     def label(self) -> str:
         return f"{self.kind} {self.id} ({self.name})"
+
+    def require(self, needed: Role, event_id: int | None = None, *,
+                any_event: bool = False) -> None:
+        """Refuse (Forbidden) unless the role allows `needed` and, for an event-limited
+        key, the call concerns its event (`any_event`: a listing cut down to it)."""
+        if not self.role.allows(needed):
+            raise Forbidden(f"the {self.role} role may not do this ({needed} or above may)")
+        if self.event_id is not None and not any_event and event_id != self.event_id:
+            raise Forbidden(f"this key is limited to event {self.event_id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +235,25 @@ class AccessService:
         session.commit()
         return Login(token, csrf, user, expires)
 
+    def identify(self, session: Session, failures: Throttle, address: str, *,
+                 key: str | None = None, token: str | None = None,
+                 missing: str = "credentials are required") -> Caller:
+        """The caller of an API key (or else a session token), for any transport. Wrong
+        ones count against the client address; past the limit every attempt is refused
+        (Throttled) until the window passes."""
+        failures.refuse(address)
+        if key:
+            caller, wrong = self.authenticate_key(session, key), "the API key is wrong or revoked"
+        elif token:
+            caller = self.authenticate_session(session, token)
+            wrong = "the session has expired; log in again"
+        else:
+            raise Unauthenticated(missing)
+        if caller is None:
+            failures.hit(address)
+            raise Unauthenticated(wrong)
+        return caller
+
     def authenticate_session(self, session: Session, token: str) -> Caller | None:
         found = store.session_by_token(session, digest(token))
         if found is None:
@@ -296,6 +331,13 @@ class Throttle:
         while events and now - events[0] > self.window_s:
             events.popleft()
         return events
+
+    def refuse(self, key: str) -> None:
+        """Raise Throttled when `key` has used up its failed attempts."""
+        wait = self.retry_after(key)
+        if wait is not None:
+            raise Throttled(f"too many failed attempts from this address; wait {wait} s",
+                            retry_after=wait)
 
     def retry_after(self, key: str) -> int | None:
         """Seconds to wait, when `key` has used up its events; else None."""
