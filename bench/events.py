@@ -88,7 +88,8 @@ def load_event(database: Database, name: str, faces: np.ndarray) -> int:
                 store.add_photo_faces(session, [{
                     "photo_id": photo, "event_id": event_id, "embedding": face,
                     "model": "buffalo_s", "det_score": 0.8, "bbox": [0, 0, 100, 100],
-                    "landmarks": None} for photo, face in zip(ids, chunk, strict=True)])
+                    "landmarks": None, "weight": 1.0, "crop_jpeg": None}
+                    for photo, face in zip(ids, chunk, strict=True)])
             session.commit()
     return event_id
 

@@ -73,6 +73,20 @@ class Settings(BaseSettings):
         None, ge=-1, le=1, validation_alias=_env("LIKENESS_REVIEW_THRESHOLD"),
         description="1:N: similarity from which a face is worth a person's review; "
                     "default: the pack's.")
+    match_margin: float = Field(
+        0.0, ge=0, le=1, validation_alias=_env("LIKENESS_MATCH_MARGIN"),
+        description="1:N: a face is matched only when its person scores this far above the "
+                    "face's next candidate, else it goes to review; 0 = off.")
+    match_low_quality_raise: float = Field(
+        0.0, ge=0, le=1, validation_alias=_env("LIKENESS_MATCH_LOW_QUALITY_RAISE"),
+        description="1:N: added to the match threshold for a face the enrollment gate would "
+                    "refuse (too small, blurred or unclear, or turned past enroll_max_yaw); "
+                    "0 = off (such faces' stranger scores measured no higher).")
+    flip_embeddings: bool = Field(
+        False, validation_alias=_env("LIKENESS_FLIP_EMBEDDINGS"),
+        description="Average each face's embedding with its mirror image's: a little more "
+                    "accurate, twice the recognizer time, and no longer InsightFace's "
+                    "embeddings (cosine ~0.99 to them).")
     enroll_min_face_size: float = Field(
         48, ge=0, validation_alias=_env("LIKENESS_ENROLL_MIN_FACE_SIZE"),
         description="Enrollment: smallest face (shorter box side, pixels).")
@@ -82,6 +96,10 @@ class Settings(BaseSettings):
     enroll_min_det_score: float = Field(
         0.6, ge=0, le=1, validation_alias=_env("LIKENESS_ENROLL_MIN_DET_SCORE"),
         description="Enrollment: lowest detection score.")
+    enroll_max_yaw: float = Field(
+        30, gt=0, le=90, validation_alias=_env("LIKENESS_ENROLL_MAX_YAW"),
+        description="Enrollment: a person's first face must be turned at most this many "
+                    "degrees left or right (later faces may be turned); 90 = off.")
     hnsw_ef_search: int = Field(
         100, ge=1, le=1000, validation_alias=_env("LIKENESS_HNSW_EF_SEARCH"),
         description="pgvector HNSW candidate list size per search: recall against speed.")

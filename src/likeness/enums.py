@@ -1,5 +1,5 @@
 """The closed sets of values that every layer shares. The database holds the same values
-under CHECK constraints (migration 0004); tests/store checks the two agree."""
+under CHECK constraints (migrations 0004 and later); tests/store checks the two agree."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ class TagSource(StrEnum):
     SCAN = "scan"
     REVIEW = "review"
     RETRO = "retro"  # found later, when the person was enrolled
+    CLUSTER = "cluster"  # a cluster of unknown faces was named
+
+
+class ClusterStatus(StrEnum):
+    OPEN = "open"  # unknown faces waiting for a name
+    HIDDEN = "hidden"  # not worth naming (posters, crowds); still attracts its look-alikes
+    NAMED = "named"  # its faces belong to a person now
 
 
 class PhotoSource(StrEnum):
@@ -75,6 +82,7 @@ CHECKED_COLUMNS: dict[str, type[StrEnum]] = {
     "review_items.status": ReviewStatus,
     "video_tags.source": TagSource,
     "photos.source": PhotoSource,
+    "clusters.status": ClusterStatus,
     "photos.status": PhotoStatus,
     "users.role": Role,
     "api_keys.role": Role,

@@ -16,7 +16,7 @@ from likeness.api.auth import AuditTrail
 from likeness.api.engine_holder import EngineHolder
 from likeness.api.errors import install_error_handlers, install_openapi
 from likeness.api.limits import BodySizeLimit
-from likeness.api.routes import access, events, faces, people, share, videos
+from likeness.api.routes import access, clusters, events, faces, people, share, videos
 from likeness.api.supervisor import Supervisor
 from likeness.config import Settings, get_settings
 from likeness.engine import FaceEngine
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app.include_router(people.router)
     app.include_router(videos.router)
     app.include_router(events.router)
+    app.include_router(clusters.router)
     app.include_router(share.router)
     app.include_router(share.guest)
     app.include_router(access.router)

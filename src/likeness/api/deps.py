@@ -13,6 +13,7 @@ from likeness.api.validation import clean_filename
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.services.access import AccessService
+from likeness.services.clusters import ClusterService
 from likeness.services.events import EventRecords, EventService
 from likeness.services.people import PeopleRecords, PeopleService, Upload
 from likeness.services.videos import VideoRecords
@@ -38,7 +39,7 @@ def get_people(request: Request) -> PeopleService:
 
 def get_events(request: Request) -> EventService:
     return EventService.from_settings(get_engine(request), request.app.state.storage,
-                                      request.app.state.settings)
+                                      request.app.state.settings, request.app.state.jobs)
 
 
 def get_event_records(request: Request) -> EventRecords:
@@ -48,6 +49,10 @@ def get_event_records(request: Request) -> EventRecords:
 
 def get_video_records(request: Request) -> VideoRecords:
     return VideoRecords.from_settings(request.app.state.settings, request.app.state.jobs)
+
+
+def get_clusters(request: Request) -> ClusterService:
+    return ClusterService.from_settings(request.app.state.settings, request.app.state.jobs)
 
 
 def get_access(request: Request) -> AccessService:
@@ -67,3 +72,4 @@ PeopleRecordsDep = Annotated[PeopleRecords, Depends(PeopleRecords)]
 EventsDep = Annotated[EventService, Depends(get_events)]
 EventRecordsDep = Annotated[EventRecords, Depends(get_event_records)]
 VideoRecordsDep = Annotated[VideoRecords, Depends(get_video_records)]
+ClustersDep = Annotated[ClusterService, Depends(get_clusters)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from likeness.api.validation import BigId, Days, Metadata, Text
 from likeness.enums import (
+    ClusterStatus,
     Decision,
     PhotoSource,
     PhotoStatus,
@@ -21,6 +22,7 @@ from likeness.enums import (
 
 if TYPE_CHECKING:  # only the formatters' signatures: the schemas load with pydantic alone
     from likeness.engine import Face
+    from likeness.services.clusters import ClusterFace, ClusterSummary, Named, Updated
     from likeness.services.events import EventSummary, Ingested, PhotoEntry
     from likeness.services.faces import Comparison
     from likeness.services.pages import Page
@@ -451,6 +453,145 @@ class PhotoMatchOut(BaseModel):
 class MatchOut(BaseModel):
     threshold: float
     matches: list[PhotoMatchOut]
+
+
+# ---------------------------------------------------------------- clusters
+
+class ClusterVideoOut(BaseModel):
+    video_id: int
+    source: str
+    first_ms: int = Field(description="The cluster's first appearance in the video")
+    last_ms: int
+    tracks: int
+
+
+class ClusterOut(BaseModel):
+    id: int
+    event_id: int | None = Field(description="null: unknown faces of videos")
+    status: ClusterStatus
+    size: int = Field(description="Faces: tracks of videos, or faces of event photos")
+    person_id: int | None = Field(description="The person a named cluster was given")
+    faces: list[int] = Field(description="A few of its best faces' ids")
+    thumbnail_urls: list[str]
+    videos: list[ClusterVideoOut] = Field(description="Where a video cluster appears")
+
+    @classmethod
+    def of(cls, cluster: ClusterSummary) -> ClusterOut:
+        return cls(id=cluster.id, event_id=cluster.event_id, status=cluster.status,
+                   size=cluster.size, person_id=cluster.person_id, faces=cluster.faces,
+                   thumbnail_urls=[f"/clusters/{cluster.id}/faces/{face}/thumbnail"
+                                   for face in cluster.faces],
+                   videos=[ClusterVideoOut(video_id=v.video_id, source=v.source,
+                                           first_ms=v.first_ms, last_ms=v.last_ms,
+                                           tracks=v.tracks) for v in cluster.videos])
+
+
+class ClusterPage(BaseModel):
+    items: list[ClusterOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ClusterFaceOut(BaseModel):
+    id: int = Field(description="A track's id (videos) or a photo face's id (events)")
+    weight: float = Field(description="Its quality weight, 0-1: size, sharpness, pose")
+    thumbnail_url: str
+    video_id: int | None = None
+    first_ms: int | None = None
+    last_ms: int | None = None
+    photo: int | None = Field(None, description="Likeness's id of the event photo")
+    photo_id: str | None = Field(None, description="The caller's id of the event photo")
+    bbox: list[float] | None = Field(None, description="The face in its photo")
+
+    @classmethod
+    def of(cls, cluster_id: int, face: ClusterFace) -> ClusterFaceOut:
+        return cls(id=face.id, weight=round(face.weight, 3),
+                   thumbnail_url=f"/clusters/{cluster_id}/faces/{face.id}/thumbnail",
+                   video_id=face.video_id, first_ms=face.first_ms, last_ms=face.last_ms,
+                   photo=face.photo_id, photo_id=face.photo_key, bbox=face.bbox)
+
+
+class ClusterFacePage(BaseModel):
+    items: list[ClusterFaceOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class EventClusterOut(BaseModel):
+    id: int
+    status: ClusterStatus
+    size: int
+    person_id: int | None
+    faces: list[ClusterFaceOut] = Field(description="Its faces, best first (at most "
+                                                    "faces_per_cluster)")
+
+    @classmethod
+    def of(cls, cluster: ClusterSummary, faces: list[ClusterFace]) -> EventClusterOut:
+        return cls(id=cluster.id, status=cluster.status, size=cluster.size,
+                   person_id=cluster.person_id,
+                   faces=[ClusterFaceOut.of(cluster.id, face) for face in faces])
+
+
+class EventClusterPage(BaseModel):
+    items: list[EventClusterOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class NewPersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text = Field(min_length=1, max_length=200, description="A new person's name")
+
+
+class ExistingPersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person_id: BigId = Field(description="An enrolled person")
+
+
+class NamedOut(BaseModel):
+    cluster_id: int
+    person_id: int
+    name: str
+    created: bool = Field(description="A new person was created")
+    enrolled: int = Field(description="Faces added to the person's gallery")
+    refused: int = Field(description="Best faces below the enrollment gates, skipped")
+    videos: list[int] = Field(description="Videos tagged with the person")
+
+    @classmethod
+    def of(cls, named: Named) -> NamedOut:
+        return cls(cluster_id=named.cluster_id, person_id=named.person_id, name=named.name,
+                   created=named.created, enrolled=named.enrolled, refused=named.refused,
+                   videos=named.videos)
+
+
+class ClusterMergeIn(BaseModel):
+    cluster_id: BigId = Field(description="The cluster whose faces move; deleted "
+                                          "afterwards")
+
+
+class ClusterPatch(BaseModel):
+    hidden: bool = Field(description="Hide a cluster not worth naming (posters, "
+                                     "crowds), or show it again")
+
+
+class ClusteringQueuedOut(BaseModel):
+    job_id: int | None = Field(description="null: a pass was already queued; it will "
+                                           "see the new faces too")
+
+
+class ClusteringOut(BaseModel):
+    faces: int = Field(description="Faces considered")
+    joined: int = Field(description="Of them, put into existing clusters")
+    formed: int = Field(description="New clusters")
+    clustered: int = Field(description="Faces in a live cluster now")
+
+    @classmethod
+    def of(cls, updated: Updated) -> ClusteringOut:
+        return cls(faces=updated.faces, joined=updated.joined, formed=updated.formed,
+                   clustered=updated.clustered)
 
 
 def page_of(kind: Any, page: Page[Any], item: Any) -> Any:

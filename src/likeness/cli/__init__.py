@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from likeness import __version__
-from likeness.cli import access, events, faces, people, videos
+from likeness.cli import access, clusters, events, faces, people, videos
 
 app = typer.Typer(help="Likeness: self-hosted face recognition.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -15,6 +15,7 @@ faces.register(app)
 people.register(app)
 videos.register(app)
 events.register(app)
+clusters.register(app)
 access.register(app)
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from likeness.config import Settings
     from likeness.engine import FaceEngine
     from likeness.media import ImageLimits
+    from likeness.services.clusters import InlineClustering
     from likeness.store import Database
 
 T = TypeVar("T")
@@ -73,6 +74,14 @@ def open_database(settings: Settings) -> Iterator[Database]:
         yield database
     finally:
         database.close()
+
+
+def inline_clustering(database: Database, settings: Settings, model: str
+                      ) -> InlineClustering:
+    """Clustering done at once, as the CLI runs no worker to queue it for."""
+    from likeness.services.clusters import ClusterService, InlineClustering
+
+    return InlineClustering(database.sessions, ClusterService.from_settings(settings), model)
 
 
 def limits(settings: Settings) -> ImageLimits:

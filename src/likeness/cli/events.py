@@ -16,6 +16,7 @@ from likeness.cli.common import (
     console,
     fail,
     failing_on_errors,
+    inline_clustering,
     load_engine,
     load_settings,
     loaded_batches,
@@ -119,6 +120,8 @@ def ingest(
                     counts["stored"] += ingested.created
                     counts["faces"] += len(ingested.faces) if ingested.created else 0
                 progress.advance(task, len(batch))
+        if counts["faces"]:  # the new faces join the event's clustering
+            inline_clustering(database, settings, service.model).defer_clustering(event_id)
     console.print(f"event {event_id}: {counts['stored']} photos stored with "
                   f"{counts['faces']} faces; {counts['skipped']} already stored")
     if failures.row_count:

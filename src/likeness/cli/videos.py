@@ -16,6 +16,7 @@ from likeness.cli.common import (
     configure_logging,
     console,
     failing_on_errors,
+    inline_clustering,
     load_engine,
     load_settings,
     open_database,
@@ -57,10 +58,12 @@ def scan(
     from likeness.services.videos import ScanOptions, VideoRecords, VideoService
 
     settings = load_settings()
-    service = VideoService.from_settings(load_engine(settings), settings)
+    engine = load_engine(settings)
     options = ScanOptions(fps or settings.video_fps, keyframes)
     failures = 0
     with open_database(settings) as database:
+        service = VideoService.from_settings(
+            engine, settings, inline_clustering(database, settings, engine.model_name))
         for path in videos:
             try:
                 with database.session() as session:

@@ -61,16 +61,20 @@ THRESHOLDS = {
     # at 0.52..0.80 and 162 different-person pairs at -0.07..0.13. Faces of 23-85 px in
     # video/hamilton_clip.mp4 are harder: the same person scores 0.31..0.63 against the
     # photos (Alex Lacamoire at 24 px: 0.32..0.45; Obama in profile: 0.45..0.49), while the
-    # most similar stranger reaches 0.288. verify sits in the 0.288..0.314 gap; match keeps
-    # a 0.11 margin above every stranger seen, so 1:N auto-decisions stay safe as the
-    # gallery grows; between review and match, a person should look.
-    "w600k_mbf": Thresholds(verify=0.30, match=0.40, review=0.30,
-                            measured="shared/data photos and video, buffalo_s"),
+    # most similar stranger reaches 0.288. verify sits in the 0.288..0.314 gap; between
+    # review and match, a person should look. match is set for open-set recognition with a
+    # large gallery (bench/openset.py, docs/models-and-thresholds.md): at 0.40, 0.34% of
+    # strangers were auto-matched against 1,680 people enrolled (the issue's public
+    # benchmark); the strangers' score tail on shared/data/celeba_dev (343k pairs) falls
+    # x1.4-1.6 per +0.01 from 0.25 to 0.37, so 0.43 brings that to about 0.1%.
+    "w600k_mbf": Thresholds(verify=0.30, match=0.43, review=0.30,
+                            measured="shared/data photos and video, celeba_dev open set, "
+                                     "buffalo_s"),
     # The weights are not available on the build machines, so these are not measured here.
     # w600k_r50 is a ResNet-50 trained on the same WebFace600K data as w600k_mbf (the
     # names say so), so buffalo_s's values stand in until they are measured on labelled
     # photos with buffalo_l (see README "Thresholds").
-    "w600k_r50": Thresholds(verify=0.30, match=0.40, review=0.30,
+    "w600k_r50": Thresholds(verify=0.30, match=0.43, review=0.30,
                             measured="not measured: buffalo_s values"),
 }
 DEFAULT_THRESHOLDS = THRESHOLDS["w600k_mbf"]

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
+from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 from sqlalchemy import make_url
 
 from likeness.config import Settings
 from likeness.engine import FaceEngine
-from likeness.errors import LikenessError
+from likeness.errors import LikenessError, NotFound
+from likeness.services.clusters import ClusterService
 from likeness.services.events import EventService
 from likeness.services.videos import VideoService
 from likeness.storage import ObjectStorage
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SCAN_QUEUE = "scans"
 PHOTO_QUEUE = "photos"
+CLUSTER_QUEUE = "clusters"
 # A download that failed for a transient reason is retried 3 times: at once, 5 and 10 s
 # later (procrastinate waits linear_wait x the attempts before).
 URL_RETRY = RetryStrategy(max_attempts=3, linear_wait=5)
@@ -63,11 +66,12 @@ class JobQueue:
         self.app.task(name="scan_video", queue=SCAN_QUEUE, retry=3)(self._scan_video)
         self.app.task(name="ingest_photo_url", queue=PHOTO_QUEUE, retry=URL_RETRY,
                       pass_context=True)(self._ingest_photo_url)
+        self.app.task(name="cluster_faces", queue=CLUSTER_QUEUE, retry=3)(self._cluster_faces)
 
     def _scan_video(self, video_id: int) -> None:
         runtime = self._runtime
         assert runtime is not None, "tasks run inside a worker"
-        service = VideoService.from_settings(runtime.engine, runtime.settings)
+        service = VideoService.from_settings(runtime.engine, runtime.settings, clusters=self)
         try:
             service.scan(runtime.database.sessions, video_id)
         except LikenessError as exc:  # a bad video: marked failed, not worth a retry
@@ -76,10 +80,22 @@ class JobQueue:
     def _ingest_photo_url(self, context: JobContext, photo_id: int) -> None:
         runtime = self._runtime
         assert runtime is not None and context.job is not None, "tasks run inside a worker"
-        service = EventService.from_settings(runtime.engine, runtime.storage, runtime.settings)
+        service = EventService.from_settings(runtime.engine, runtime.storage, runtime.settings,
+                                             clusters=self)
         last = (context.job.attempts or 0) >= (URL_RETRY.max_attempts or 0)
         with runtime.database.session() as session:
             service.complete_url(session, photo_id, last_attempt=last)
+
+    def _cluster_faces(self, event_id: int | None, rebuild: bool = False) -> None:
+        runtime = self._runtime
+        assert runtime is not None, "tasks run inside a worker"
+        service = ClusterService.from_settings(runtime.settings)
+        with runtime.database.session() as session:
+            try:
+                (service.rebuild if rebuild else service.update)(
+                    session, event_id, runtime.engine.model_name)
+            except NotFound:  # the event was deleted meanwhile
+                log.info("clustering of event %s skipped: it is gone", event_id)
 
     def defer_scan(self, video_id: int) -> int:
         """Queue a scan; the job's id."""
@@ -89,9 +105,25 @@ class JobQueue:
         """Queue the download and analysis of a photo given by URL; the job's id."""
         return self._defer("ingest_photo_url", PHOTO_QUEUE, photo_id=photo_id)
 
-    def _defer(self, task: str, queue: str, **arguments: int) -> int:
+    def defer_clustering(self, event_id: int | None, rebuild: bool = False) -> int | None:
+        """Queue a clustering pass (a `rebuild`: from scratch) of the video unknowns
+        (None) or of an event's faces; the job's id, or None when the same pass is
+        already waiting (it will see the new faces too). Passes of one clustering never
+        run at once."""
+        scope = "videos" if event_id is None else f"event-{event_id}"
+        try:
+            return self._defer("cluster_faces", CLUSTER_QUEUE, lock=f"clusters-{scope}",
+                               queueing_lock=f"clusters-{scope}-{rebuild}",
+                               event_id=event_id, rebuild=rebuild)
+        except AlreadyEnqueued:
+            return None
+
+    def _defer(self, task: str, queue: str, lock: str | None = None,
+               queueing_lock: str | None = None, **arguments: int | bool | None) -> int:
         with self._deferrer.open():
-            return self._deferrer.configure_task(task, queue=queue).defer(**arguments)
+            return self._deferrer.configure_task(task, queue=queue, lock=lock,
+                                                 queueing_lock=queueing_lock
+                                                 ).defer(**arguments)
 
     async def run_worker(self, runtime: WorkerRuntime) -> None:
         """Process jobs until cancelled; meanwhile put dead workers' jobs back."""
@@ -101,7 +133,7 @@ class JobQueue:
             requeue = asyncio.create_task(self._requeue_stalled(stall))
             try:
                 await self.app.run_worker_async(
-                    queues=[SCAN_QUEUE, PHOTO_QUEUE], concurrency=WORKER_CONCURRENCY,
+                    queues=[SCAN_QUEUE, PHOTO_QUEUE, CLUSTER_QUEUE], concurrency=WORKER_CONCURRENCY,
                     wait=True, install_signal_handlers=False,
                     update_heartbeat_interval=stall * HEARTBEAT_SHARE,
                     stalled_worker_timeout=stall)

@@ -24,7 +24,8 @@ from likeness.errors import Conflict, FetchFailed, InvalidInput, LikenessError, 
 from likeness.media import ImageLimits, decode_image, sniff_format
 from likeness.media.fetch import FetchPolicy, check_url, fetch
 from likeness.media.image import FILE_TYPES
-from likeness.services.faces import largest_face, verify_threshold
+from likeness.services.clustering import face_weight
+from likeness.services.faces import largest_face, thumbnail, verify_threshold
 from likeness.services.pages import Page
 from likeness.storage import ObjectStorage
 from likeness.store import events as store
@@ -32,6 +33,7 @@ from likeness.store.models import EMBEDDING_DIMENSION, Event, Photo, PhotoFace
 
 if TYPE_CHECKING:
     from likeness.engine import Face, FaceEngine
+    from likeness.services.clusters import ClusterQueue
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +91,14 @@ def normalized_embedding(values: Sequence[float]) -> np.ndarray:
     return (vector / norm).astype(np.float32)
 
 
-def face_rows(faces: Sequence[Face], photo: Photo, model: str) -> list[dict]:
+def face_rows(faces: Sequence[Face], photo: Photo, model: str, image: np.ndarray
+              ) -> list[dict]:
+    """The rows of a photo's faces, each with its thumbnail and clustering weight."""
     return [{"photo_id": photo.id, "event_id": photo.event_id, "embedding": face.embedding,
              "model": model, "det_score": float(face.det_score),
-             "bbox": face.box(), "landmarks": face.points()} for face in faces]
+             "bbox": face.box(), "landmarks": face.points(),
+             "weight": face_weight(face.quality, face.det_score),
+             "crop_jpeg": thumbnail(image, face)} for face in faces]
 
 
 class PhotoQueue(Protocol):
@@ -228,14 +234,20 @@ class EventService:
     fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
     keep_originals: bool = False
     verify_threshold: float | None = None  # of a selfie match; None: the pack's
+    clusters: ClusterQueue | None = field(default=None, compare=False)  # of event faces
 
     @classmethod
-    def from_settings(cls, engine: FaceEngine, storage: ObjectStorage, settings: Settings
-                      ) -> EventService:
+    def from_settings(cls, engine: FaceEngine, storage: ObjectStorage, settings: Settings,
+                      clusters: ClusterQueue | None = None) -> EventService:
         return cls(engine, storage, ImageLimits(settings.max_upload_bytes,
                                                 settings.max_image_pixels),
                    FetchPolicy.from_settings(settings), settings.keep_originals,
-                   settings.verify_threshold)
+                   settings.verify_threshold, clusters)
+
+    def faces_added(self, event_id: int | None) -> None:
+        """New faces in an event: its clustering takes them in (queued)."""
+        if event_id is not None and self.clusters is not None:
+            self.clusters.defer_clustering(event_id)
 
     @property
     def model(self) -> str:
@@ -260,6 +272,8 @@ class EventService:
         images = [decode_image(item.data, self.limits) for item in fresh]
         stored = {result.photo.photo_key: result for result in self.ingest_decoded(
             session, event_id, list(zip(fresh, images, strict=True)))}
+        if any(result.faces for result in stored.values()):
+            self.faces_added(event_id)
         results = []
         for item in inputs:
             photo = known[item.photo_key]
@@ -302,7 +316,7 @@ class EventService:
             original = self.storage.put(self.storage_key(photo, f"original.{suffix}"),
                                         item.data, content_type)
             store.update_photo(session, photo.id, original_location=original)
-        store.add_photo_faces(session, face_rows(faces, photo, self.model))
+        store.add_photo_faces(session, face_rows(faces, photo, self.model, image))
         try:
             session.commit()
         except Exception:
@@ -324,8 +338,11 @@ class EventService:
         if created:
             store.add_photo_faces(session, [{
                 "photo_id": photo.id, "event_id": event_id, "embedding": vector,
-                "model": self.model, "det_score": None, "bbox": None, "landmarks": None}])
+                "model": self.model, "det_score": None, "bbox": None, "landmarks": None,
+                "weight": 1.0, "crop_jpeg": None}])
         session.commit()
+        if created:
+            self.faces_added(event_id)
         return Ingested(photo, self._faces(session, photo), created)
 
     def complete_url(self, session: Session, photo_id: int, *, last_attempt: bool) -> None:
@@ -351,7 +368,8 @@ class EventService:
             self._fail(session, photo_id, exc)
             return
         item = ImageInput(photo_key, data, PhotoSource.URL, url)
-        self.store_analysed(session, event_id, item, image, self.engine.analyze(image))
+        if self.store_analysed(session, event_id, item, image, self.engine.analyze(image)).faces:
+            self.faces_added(event_id)
 
     def _fail(self, session: Session, photo_id: int, error: Exception) -> None:
         store.update_photo(session, photo_id, status=PhotoStatus.FAILED, error=str(error))

@@ -8,8 +8,8 @@ no face found) and the rates are what the recognition policy is judged on: how o
 stranger is auto-matched, how often a genuine probe is matched right.
 
 Measurement only: the decisions are PeopleService's own. `tally` re-decides the stored
-candidates offline under other thresholds or a first-minus-second margin, to show what a
-policy change would do without touching the database again."""
+candidates offline under another recognition policy (thresholds, margin, low-quality
+raise), to show what a policy change would do without touching the database again."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from likeness.enums import Decision
 from likeness.errors import LikenessError
 from likeness.media import decode_image
-from likeness.services.faces import Thresholds
+from likeness.services.faces import RecognitionPolicy
 from likeness.services.people import FaceChoice, PeopleRecords, PeopleService, Upload
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def outcome(identity: str, decision: Decision | None, given: str | None) -> Outc
 class OpenSetResult:
     seed: int
     gallery_size: int  # photos enrolled per person (fewer where the gate refused them)
-    thresholds: Thresholds
+    policy: RecognitionPolicy
     enrolled: list[str]  # the half drawn for enrollment
     strangers: list[str]  # the other half
     gallery: dict[str, list[Path]]  # the photos each enrolled identity was registered with
@@ -194,7 +194,7 @@ def largest_faces(people: PeopleService, paths: Sequence[Path],
 
 def evaluate(people: PeopleService, session: Session, photos: Mapping[str, Sequence[Path]],
              *, seed: int = 0, gallery_size: int = 1, held_out: int | None = None,
-             thresholds: Thresholds | None = None, top_k: int = 5,
+             policy: RecognitionPolicy | None = None, top_k: int = 5,
              cache: FaceCache | None = None, keep: bool = False) -> OpenSetResult:
     """Enroll `gallery_size` photos of each person of a seeded half of `photos` and
     recognise every other photo.
@@ -203,7 +203,9 @@ def evaluate(people: PeopleService, session: Session, photos: Mapping[str, Seque
     `gallery_size`) that the enrollment gate accepts are set aside for the gallery and
     the first `gallery_size` of those are registered; every photo not set aside is a
     genuine probe (a photo the gate refused included: the gate applies to enrollment
-    only). With one `held_out`, runs of different gallery sizes probe the same photos.
+    only). The first photo of a person must pass the gate as a first face (frontal
+    enough), the others as later faces. With one `held_out`, runs of different gallery
+    sizes probe the same photos.
     Every photo of the other half is a stranger probe, and so is every photo of an
     enrolled person none of whose photos the gate accepted (reported in `refused`; such
     a person is not in `gallery`). Analyses are memoised in `cache`, so several runs on
@@ -215,7 +217,7 @@ def evaluate(people: PeopleService, session: Session, photos: Mapping[str, Seque
     held_out = gallery_size if held_out is None else held_out
     if held_out < gallery_size:
         raise ValueError("held_out must be at least gallery_size")
-    thresholds = thresholds or people.thresholds()
+    policy = policy or people.policy()
     cache = largest_faces(people, [p for ps in photos.values() for p in ps], cache)
     enrolled, strangers = split(photos, seed)
     chosen: dict[str, list[Path]] = {}
@@ -226,7 +228,7 @@ def evaluate(people: PeopleService, session: Session, photos: Mapping[str, Seque
         for path in sorted(photos[name]):
             if len(accepted) == held_out:
                 break
-            why = _refusal(people, path, cache[path])
+            why = _refusal(people, path, cache[path], first=not accepted)
             if why is None:
                 accepted.append(path)
             else:
@@ -244,7 +246,7 @@ def evaluate(people: PeopleService, session: Session, photos: Mapping[str, Seque
             created[registered.person.person.id] = name
         gallery_photos = {p for ps in chosen.values() for p in ps} | set(set_aside)
         probes = [_recognise(people, session, name, path, cache[path],
-                             bool(chosen.get(name)), created, thresholds, top_k)
+                             bool(chosen.get(name)), created, policy, top_k)
                   for name in sorted(photos) for path in sorted(photos[name])
                   if path not in gallery_photos]
     finally:
@@ -253,27 +255,25 @@ def evaluate(people: PeopleService, session: Session, photos: Mapping[str, Seque
             records = PeopleRecords()
             for person_id in created:
                 records.delete(session, person_id)
-    return OpenSetResult(seed, gallery_size, thresholds, enrolled, strangers,
+    return OpenSetResult(seed, gallery_size, policy, enrolled, strangers,
                          {n: g for n, g in chosen.items() if g}, refused, set_aside, probes)
 
 
-def _refusal(people: PeopleService, path: Path, face: Face | str) -> str | None:
-    """Why the enrollment gate would refuse this photo, or None."""
+def _refusal(people: PeopleService, path: Path, face: Face | str, *, first: bool
+             ) -> str | None:
+    """Why the enrollment gate would refuse this photo (as a person's first face if
+    `first`), or None."""
     if isinstance(face, str):
         return face
-    try:
-        people.gate.check(face, path.name)
-    except LikenessError as exc:
-        return str(exc)
-    return None
+    return people.gate.refusal(face, path.name, first=first)
 
 
 def _recognise(people: PeopleService, session: Session, identity: str, path: Path,
                face: Face | str, genuine: bool, identities: Mapping[int, str],
-               thresholds: Thresholds, top_k: int) -> Probe:
+               policy: RecognitionPolicy, top_k: int) -> Probe:
     if isinstance(face, str):
         return Probe(path, identity, genuine, None, (), None, None, face)
-    [result] = people.recognize_faces(session, [face], top_k=top_k, thresholds=thresholds)
+    [result] = people.recognize_faces(session, [face], top_k=top_k, policy=policy)
     session.rollback()  # one read transaction per probe, as a request has
     candidates = tuple(Candidate(identities.get(c.person_id), c.similarity)
                        for c in result.candidates)
@@ -281,23 +281,19 @@ def _recognise(people: PeopleService, session: Session, identity: str, path: Pat
     return Probe(path, identity, genuine, face, candidates, result.decision, given)
 
 
-def decide(candidates: Sequence[Candidate], thresholds: Thresholds, margin: float = 0.0
-           ) -> tuple[Decision, str | None]:
-    """The decision for a photo's only face from its candidates, as `assign` takes it
-    (the best candidate: match from `thresholds.match`, review from `thresholds.review`),
-    with an optional margin rule: a match whose best candidate is less than `margin` above
-    the second goes to review instead."""
-    if not candidates or candidates[0].similarity < thresholds.review:
+def decide(candidates: Sequence[Candidate], policy: RecognitionPolicy,
+           face: Face | None = None) -> tuple[Decision, str | None]:
+    """The decision for a photo's only face (`face`: for its quality) from its candidates,
+    as `assign` takes it: the best candidate, decided by `policy`."""
+    if not candidates:
         return Decision.UNKNOWN, None
     best = candidates[0]
-    second = candidates[1].similarity if len(candidates) > 1 else -1.0
-    if best.similarity >= thresholds.match and best.similarity - second >= margin:
-        return Decision.MATCH, best.identity
-    return Decision.REVIEW, best.identity
+    others = candidates[1].similarity if len(candidates) > 1 else None
+    decision = policy.decide(face, best.similarity, others)
+    return decision, None if decision == Decision.UNKNOWN else best.identity
 
 
-def tally(probes: Iterable[Probe], thresholds: Thresholds, margin: float = 0.0
-          ) -> tuple[Tally, Tally]:
+def tally(probes: Iterable[Probe], policy: RecognitionPolicy) -> tuple[Tally, Tally]:
     """(genuine, stranger) outcomes re-decided offline from the stored candidates."""
     genuine: list[Outcome] = []
     stranger: list[Outcome] = []
@@ -305,6 +301,6 @@ def tally(probes: Iterable[Probe], thresholds: Thresholds, margin: float = 0.0
         if probe.face is None:
             result = outcome(probe.identity, None, None)
         else:
-            result = outcome(probe.identity, *decide(probe.candidates, thresholds, margin))
+            result = outcome(probe.identity, *decide(probe.candidates, policy, probe.face))
         (genuine if probe.genuine else stranger).append(result)
     return Tally.of(genuine), Tally.of(stranger)

@@ -21,6 +21,8 @@ from likeness.errors import Conflict, InvalidInput, LikenessError, NoFaceFound, 
 from likeness.media import ImageLimits, decode_image
 from likeness.services.faces import (
     Comparison,
+    QualityGate,
+    RecognitionPolicy,
     Thresholds,
     compare,
     face_row,
@@ -33,6 +35,7 @@ from likeness.store.models import FaceRecord, Person
 
 if TYPE_CHECKING:
     from likeness.engine import Face, FaceEngine
+
 
 @dataclass(frozen=True, slots=True)
 class PersonSummary:
@@ -119,32 +122,6 @@ class PeopleRecords:
 
 
 @dataclass(frozen=True, slots=True)
-class QualityGate:
-    """What an enrolled face must reach: a bad gallery face causes false matches forever."""
-
-    min_face_size: float = 48
-    min_blur: float = 40
-    min_det_score: float = 0.6
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> QualityGate:
-        return cls(settings.enroll_min_face_size, settings.enroll_min_blur,
-                   settings.enroll_min_det_score)
-
-    def check(self, face: Face, what: str) -> None:
-        q = face.quality
-        if q.face_size < self.min_face_size:
-            raise Rejected(f"the face in {what} is {q.face_size:.0f} px, below the "
-                           f"{self.min_face_size:.0f} px minimum for enrollment")
-        if q.blur < self.min_blur:
-            raise Rejected(f"the face in {what} is too blurred (sharpness {q.blur:.0f}, "
-                           f"minimum {self.min_blur:.0f})")
-        if face.det_score < self.min_det_score:
-            raise Rejected(f"the face in {what} is unclear (detection score "
-                           f"{face.det_score:.2f}, minimum {self.min_det_score:.2f})")
-
-
-@dataclass(frozen=True, slots=True)
 class FaceChoice:
     """Which face of a photo to enroll: by index (largest first), or the largest."""
 
@@ -217,13 +194,16 @@ class PeopleService:
     match_threshold: float | None = None  # None: the pack's
     review_threshold: float | None = None
     verify_threshold: float | None = None
+    match_margin: float = 0.0
+    low_quality_raise: float = 0.0
 
     @classmethod
     def from_settings(cls, engine: FaceEngine, settings: Settings) -> PeopleService:
         return cls(engine, ImageLimits(settings.max_upload_bytes, settings.max_image_pixels),
                    QualityGate.from_settings(settings), settings.hnsw_ef_search,
                    settings.match_threshold, settings.review_threshold,
-                   settings.verify_threshold)
+                   settings.verify_threshold, settings.match_margin,
+                   settings.match_low_quality_raise)
 
     def verify_threshold_or(self, override: float | None) -> float:
         """The 1:1 threshold: the request's, else the setting, else the pack's."""
@@ -239,6 +219,13 @@ class PeopleService:
         return Thresholds.resolve(
             self.engine.thresholds, self.match_threshold if match is None else match,
             self.review_threshold if review is None else review)
+
+    def policy(self, match: float | None = None, review: float | None = None
+               ) -> RecognitionPolicy:
+        """The recognition policy: thresholds() with the configured margin, low-quality
+        raise and enrollment gate."""
+        return RecognitionPolicy(self.thresholds(match, review), self.match_margin,
+                                 self.low_quality_raise, self.gate)
 
     # ------------------------------------------------------------ enrollment
 
@@ -262,17 +249,30 @@ class PeopleService:
         self.gate.check(face, what)
         return face_row(face, image, self.model, _sha256(upload.data), upload.name)
 
+    def _frontal_first(self, rows: Sequence[dict | None], uploads: Sequence[Upload],
+                       stored: Sequence[FaceRecord] = ()) -> None:
+        """A person's first face must be frontal: refuse new faces that would leave them
+        with turned faces only (rows of None: photos already stored)."""
+        if any(self.gate.frontal(f.quality.get("yaw")) for f in stored):
+            return
+        new = [(r, u) for r, u in zip(rows, uploads, strict=True) if r is not None]
+        if not new or any(self.gate.frontal(r["quality"].get("yaw")) for r, _ in new):
+            return
+        row, upload = new[0]
+        raise Rejected(self.gate.turned(row["quality"]["yaw"], upload.name or "the photo"))
+
     def enroll(self, session: Session, person_id: int, uploads: Sequence[Upload],
                choice: FaceChoice = FaceChoice(), *, find_in_videos: bool = True
                ) -> Enrolled:
         """Enroll one face from each upload, all or nothing. A photo the person already
         has is not analysed or stored again."""
-        store.get_person(session, person_id)
+        stored = [f for f in store.faces_of(session, person_id) if f.model == self.model]
         digests = [_sha256(u.data) for u in uploads]
         known = [store.face_from_image(session, person_id, d) is not None for d in digests]
         session.commit()  # ends the read: no transaction stays open through inference
         rows = [None if seen else self._enrollable(u, choice)
                 for u, seen in zip(uploads, known, strict=True)]
+        self._frontal_first(rows, uploads, stored)
         results = []
         for upload, digest, row in zip(uploads, digests, rows, strict=True):
             if row is None:
@@ -291,6 +291,7 @@ class PeopleService:
         """Create a person with a face from each upload, in one transaction: if any
         photo is refused, nobody is created."""
         rows = [self._enrollable(upload, choice) for upload in uploads]
+        self._frontal_first(rows, uploads)
         person = store.create_person(session, name, external_id)
         results = [Enrollment(*store.add_face(session, {**row, "person_id": person.id}))
                    for row in rows]
@@ -361,37 +362,42 @@ class PeopleService:
     # ------------------------------------------------------------ recognition
 
     def recognize(self, session: Session, image: np.ndarray, *, top_k: int = 5,
-                  thresholds: Thresholds | None = None, max_faces: int = 0
+                  policy: RecognitionPolicy | None = None, max_faces: int = 0
                   ) -> list[Recognition]:
-        """Every face with its top_k candidates and a decision. Within the photo no
-        person is given to two faces: pairs are taken greedily by similarity and the loser
-        falls to its next candidate, or to unknown."""
+        """Every face with its top_k candidates and a decision under `policy` (default:
+        the configured one). Within the photo no person is given to two faces: pairs are
+        taken greedily by similarity and the loser falls to its next candidate, or to
+        unknown."""
         return self.recognize_faces(session, self.engine.analyze(image, max_faces=max_faces),
-                                    top_k=top_k, thresholds=thresholds)
+                                    top_k=top_k, policy=policy)
 
     def recognize_photo(self, session: Session, data: bytes, *, top_k: int = 5,
                         match: float | None = None, review: float | None = None,
                         max_faces: int = 0) -> Recognized:
-        """recognize() for an image file's bytes."""
+        """recognize() for an image file's bytes, with the request's thresholds."""
         started = time.perf_counter()
-        thresholds = self.thresholds(match, review)
+        policy = self.policy(match, review)
         image = decode_image(data, self.limits)
         faces = self.recognize(session, image, top_k=top_k, max_faces=max_faces,
-                               thresholds=thresholds)
+                               policy=policy)
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         return Recognized(faces, width=image.shape[1], height=image.shape[0],
                           elapsed_ms=elapsed)
 
     def recognize_faces(self, session: Session, faces: Sequence[Face], *, top_k: int = 5,
-                        thresholds: Thresholds | None = None) -> list[Recognition]:
+                        policy: RecognitionPolicy | None = None) -> list[Recognition]:
         """recognize() for faces already analysed."""
-        thresholds = thresholds or self.thresholds()
-        effort = top_k if top_k > self.ef_search else None  # else the connection's
+        policy = policy or self.policy()
+        # A margin compares the best person with the next: at least two are looked up.
+        wanted = max(top_k, 2) if policy.margin else top_k
+        effort = wanted if wanted > self.ef_search else None  # else the connection's
         results = [Recognition(face, store.search_people(
-                       session, face.require_embedding(), self.model, top_k=top_k,
+                       session, face.require_embedding(), self.model, top_k=wanted,
                        ef_search=effort))
                    for face in faces]
-        assign(results, thresholds)
+        assign(results, policy)
+        for result in results:
+            del result.candidates[top_k:]
         return results
 
     def verify(self, session: Session, image: np.ndarray, person_id: int,
@@ -423,18 +429,23 @@ class PeopleService:
         raise InvalidInput("send either file_a and file_b, or file and person_id")
 
 
-def assign(results: list[Recognition], thresholds: Thresholds) -> None:
-    """Greedy one-to-one assignment of people to faces, best similarity first."""
+def assign(results: list[Recognition], policy: RecognitionPolicy | Thresholds) -> None:
+    """Greedy one-to-one assignment of people to faces, best similarity first, each
+    decided by `policy` (bare thresholds: no margin, no quality raise)."""
+    if isinstance(policy, Thresholds):
+        policy = RecognitionPolicy(policy)
     pairs = sorted(((c.similarity, i, c) for i, r in enumerate(results)
-                    for c in r.candidates if c.similarity >= thresholds.review),
+                    for c in r.candidates if c.similarity >= policy.review),
                    key=lambda pair: -pair[0])
     taken: set[int] = set()
     for similarity, index, candidate in pairs:
         result = results[index]
         if result.person is not None or candidate.person_id in taken:
             continue
+        others = max((c.similarity for c in result.candidates if c is not candidate),
+                     default=None)
         result.person = candidate
-        result.decision = Decision.MATCH if similarity >= thresholds.match else Decision.REVIEW
+        result.decision = policy.decide(result.face, similarity, others)
         taken.add(candidate.person_id)
 
 

@@ -28,6 +28,7 @@ from likeness.enums import ReviewStatus, TagSource, TrackStatus, VideoStatus
 from likeness.errors import Forbidden, InvalidInput, LikenessError, PayloadTooLarge, Rejected
 from likeness.media.files import sha256_of
 from likeness.media.video import VIDEO_SUFFIXES, VideoFrame, probe, sample_frames
+from likeness.services.clustering import face_weight
 from likeness.services.faces import Thresholds, gallery_face, quality_dict, thumbnail
 from likeness.services.pages import Page
 from likeness.services.tracking import FaceTrack, Tracker, merge_segments
@@ -37,6 +38,7 @@ from likeness.store.models import ReviewItem, Track, Video, VideoTag
 
 if TYPE_CHECKING:
     from likeness.engine import Face, FaceEngine
+    from likeness.services.clusters import ClusterQueue
 
 log = logging.getLogger(__name__)
 
@@ -326,11 +328,13 @@ class VideoService:
 
     engine: FaceEngine
     thresholds: Thresholds  # match = auto-tag; review
+    clusters: ClusterQueue | None = field(default=None, compare=False)  # of unknown tracks
 
     @classmethod
-    def from_settings(cls, engine: FaceEngine, settings: Settings) -> VideoService:
+    def from_settings(cls, engine: FaceEngine, settings: Settings,
+                      clusters: ClusterQueue | None = None) -> VideoService:
         return cls(engine, Thresholds.resolve(engine.thresholds, settings.match_threshold,
-                                              settings.review_threshold))
+                                              settings.review_threshold), clusters)
 
     # ------------------------------------------------------------ scanning
 
@@ -362,6 +366,9 @@ class VideoService:
                 store.set_status(session, video_id, status=VideoStatus.DONE, samples_done=done,
                                  samples_total=done, finished_at=datetime.now(UTC))
                 session.commit()
+            if self.clusters is not None:  # its unknown tracks join the clusters
+                self.clusters.defer_clustering(None)
+            with sessions() as session:
                 return store.get_video(session, video_id)
         except LikenessError as exc:
             with sessions() as session:
@@ -410,7 +417,9 @@ class VideoService:
                        "status": status,
                        "person_id": best.person_id if best and status == TrackStatus.TAGGED
                        else None,
-                       "similarity": similarity, "crop_jpeg": track.best.crop_jpeg},
+                       "similarity": similarity, "crop_jpeg": track.best.crop_jpeg,
+                       "weight": max(face_weight(m.face.quality, m.face.det_score)
+                                     for m in track.members)},
                 detections=[{"time_ms": m.time_ms, "frame_index": m.frame_index,
                              "bbox": [round(float(v), 1) for v in m.face.bbox],
                              "det_score": m.face.det_score, "quality": quality_dict(m.face),

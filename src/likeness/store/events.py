@@ -146,7 +146,7 @@ def _stored_locations(session: Session, where: Any) -> list[str]:
 
 _FACE_TYPES = {"photo_id": "int8", "event_id": "int8", "embedding": "vector",
                "model": "varchar", "det_score": "float4", "bbox": "jsonb",
-               "landmarks": "jsonb"}
+               "landmarks": "jsonb", "weight": "float4", "crop_jpeg": "bytea"}
 
 
 def add_photo_faces(session: Session, rows: Sequence[dict[str, Any]]) -> None:

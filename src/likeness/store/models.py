@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from likeness.enums import (
+    ClusterStatus,
     PhotoSource,
     PhotoStatus,
     ReviewStatus,
@@ -125,6 +126,9 @@ class Track(Base):
                                                              ondelete="SET NULL"))
     similarity: Mapped[float | None] = mapped_column(Float)
     crop_jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id",
+                                                              ondelete="SET NULL"))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)  # clustering.face_weight
 
 
 class VideoTag(Base):
@@ -205,6 +209,46 @@ class PhotoFace(Base):
     det_score: Mapped[float | None] = mapped_column(Float)  # None: a given embedding
     bbox: Mapped[list[float] | None] = mapped_column(JSONB)
     landmarks: Mapped[list[list[float]] | None] = mapped_column(JSONB)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id",
+                                                              ondelete="SET NULL"))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)  # clustering.face_weight
+    crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: a given embedding
+
+
+class Cluster(Base):
+    """Unknown faces that look like one person: video tracks (event_id None) or the photo
+    faces of one event. The weighted sum of its faces' embeddings, their total weight
+    and count are what incremental assignment compares new faces with."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(100))
+    status: Mapped[ClusterStatus] = mapped_column(_states(ClusterStatus, 10),
+                                                  default=ClusterStatus.OPEN)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id",
+                                                             ondelete="SET NULL"))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    weight: Mapped[float] = mapped_column(Float, default=0.0)
+    weighted_sum: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSION))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now(),
+                                                 onupdate=func.now())
+
+
+class ClusterExclusion(Base):
+    """A face taken out of a cluster: it never joins that cluster again."""
+
+    __tablename__ = "cluster_exclusions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    photo_face_id: Mapped[int | None] = mapped_column(ForeignKey("photo_faces.id",
+                                                                 ondelete="CASCADE"))
 
 
 class User(Base):

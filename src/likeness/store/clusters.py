@@ -1,0 +1,321 @@
+"""Every query on clusters of unknown faces. A scope is one clustering: the unknown tracks
+of all videos (event_id None) or the photo faces of one event; its faces live in `tracks`
+or `photo_faces`, each with its `cluster_id` and quality `weight`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from likeness.enums import ClusterStatus, TrackStatus
+from likeness.errors import NotFound
+from likeness.store.models import (
+    EMBEDDING_DIMENSION,
+    Cluster,
+    ClusterExclusion,
+    Photo,
+    PhotoFace,
+    Track,
+    Video,
+)
+
+# pg_advisory_xact_lock key space of clusterings: this constant in the high 32 bits.
+LOCK_SPACE = 0x636C7573
+LIVE = (ClusterStatus.OPEN, ClusterStatus.HIDDEN)  # clusters that take new faces
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One clustering: video unknowns (event_id None) or one event's faces, of one model."""
+
+    event_id: int | None
+    model: str | None = None  # None: any model's clusters (reading only)
+
+    @property
+    def faces(self) -> type[Track] | type[PhotoFace]:
+        return Track if self.event_id is None else PhotoFace
+
+    def pool(self) -> list[ColumnElement[bool]]:
+        """Which faces are clustered: unknown tracks, or the event's faces."""
+        if self.event_id is None:
+            where = [Track.status == TrackStatus.UNKNOWN]
+        else:
+            where = [PhotoFace.event_id == self.event_id]
+        return where if self.model is None else [*where, self.faces.model == self.model]
+
+    def clusters(self) -> list[ColumnElement[bool]]:
+        owner = Cluster.event_id.is_(None) if self.event_id is None \
+            else Cluster.event_id == self.event_id
+        return [owner] if self.model is None else [owner, Cluster.model == self.model]
+
+
+@dataclass(frozen=True, slots=True)
+class FaceRows:
+    """Faces as arrays: ids, the cluster each is in (-1: none), weights, embeddings."""
+
+    ids: np.ndarray
+    clusters: np.ndarray
+    weights: np.ndarray
+    embeddings: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Sequence[Any]) -> FaceRows:
+        if not rows:
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32),
+                       np.zeros((0, EMBEDDING_DIMENSION), np.float32))
+        ids, clusters, weights, embeddings = zip(*rows, strict=True)
+        return cls(np.array(ids, np.int64),
+                   np.array([-1 if c is None else c for c in clusters], np.int64),
+                   np.array(weights, np.float32), np.stack(embeddings).astype(np.float32))
+
+
+def lock(session: Session, scope: Scope) -> None:
+    """Serialise changes to one clustering until the transaction ends."""
+    key = (LOCK_SPACE << 32) | ((scope.event_id or 0) & 0x7FFFFFFF)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+# ---------------------------------------------------------------- reading faces
+
+def faces(session: Session, scope: Scope, *, clusters: Sequence[int] | None = None,
+          unclustered: bool = False, outside: Sequence[int] = ()) -> FaceRows:
+    """The scope's faces: those of `clusters`, or the `unclustered` ones, or all of them
+    but those of the `outside` clusters."""
+    table = scope.faces
+    query = select(table.id, table.cluster_id, table.weight, table.embedding).where(
+        *scope.pool())
+    if clusters is not None:
+        query = query.where(table.cluster_id.in_(clusters))
+    if unclustered:
+        query = query.where(table.cluster_id.is_(None))
+    if outside:
+        query = query.where(table.cluster_id.is_(None) | table.cluster_id.not_in(outside))
+    return FaceRows.of(session.execute(query.order_by(table.id)).all())
+
+
+def face(session: Session, scope: Scope, face_id: int) -> Track | PhotoFace:
+    found = session.get(Track, face_id) if scope.event_id is None \
+        else session.get(PhotoFace, face_id)
+    if found is None:
+        raise NotFound(f"face {face_id} does not exist")
+    return found
+
+
+def detach_departed(session: Session, scope: Scope) -> set[int]:
+    """Take out of live clusters the faces that left the pool (a track tagged since, by
+    review or enrollment); the clusters they left."""
+    table = scope.faces
+    live = select(Cluster.id).where(*scope.clusters(), Cluster.status.in_(LIVE))
+    pool = select(table.id).where(*scope.pool())
+    session.execute(update(table).where(table.cluster_id.in_(live), table.id.not_in(pool))
+                    .values(cluster_id=None))
+    return set(stale_clusters(session, scope))
+
+
+def stale_clusters(session: Session, scope: Scope) -> list[int]:
+    """Live clusters whose stored size is not their faces' count (faces left them: a
+    rescan replaced the tracks, a track was tagged)."""
+    table = scope.faces
+    counts = (select(table.cluster_id, func.count().label("faces"))
+              .where(table.cluster_id.is_not(None)).group_by(table.cluster_id).subquery())
+    return list(session.scalars(
+        select(Cluster.id).outerjoin(counts, counts.c.cluster_id == Cluster.id)
+        .where(*scope.clusters(), Cluster.status.in_(LIVE),
+               func.coalesce(counts.c.faces, 0) != Cluster.size)))
+
+
+def exclusions(session: Session, scope: Scope) -> list[tuple[int, int]]:
+    """(cluster, face) pairs that must not meet again."""
+    column = _excluded_face(scope)
+    return [(c, f) for c, f in session.execute(
+        select(ClusterExclusion.cluster_id, column)
+        .join(Cluster, Cluster.id == ClusterExclusion.cluster_id)
+        .where(*scope.clusters(), column.is_not(None)))]
+
+
+def _excluded_face(scope: Scope) -> Any:
+    return ClusterExclusion.track_id if scope.event_id is None \
+        else ClusterExclusion.photo_face_id
+
+
+# ---------------------------------------------------------------- clusters
+
+def live_clusters(session: Session, scope: Scope) -> list[Cluster]:
+    return list(session.scalars(select(Cluster).where(
+        *scope.clusters(), Cluster.status.in_(LIVE)).order_by(Cluster.id)))
+
+
+def settled_ids(session: Session, scope: Scope) -> list[int]:
+    """The hidden and named clusters: a rebuild leaves them as they are."""
+    return list(session.scalars(select(Cluster.id).where(
+        *scope.clusters(), Cluster.status.in_((ClusterStatus.HIDDEN, ClusterStatus.NAMED)))))
+
+
+def get_cluster(session: Session, cluster_id: int, *, lock_row: bool = False) -> Cluster:
+    cluster = session.get(Cluster, cluster_id, with_for_update=lock_row)
+    if cluster is None:
+        raise NotFound(f"cluster {cluster_id} does not exist")
+    return cluster
+
+
+def create_clusters(session: Session, scope: Scope, count: int) -> list[int]:
+    if count <= 0:
+        return []
+    assert scope.model is not None, "clusters are made for one model"
+    zero = np.zeros(EMBEDDING_DIMENSION, np.float32)
+    return list(session.scalars(
+        insert(Cluster).returning(Cluster.id, sort_by_parameter_order=True),
+        [{"event_id": scope.event_id, "model": scope.model, "weighted_sum": zero}
+         for _ in range(count)]))
+
+
+def save_totals(session: Session, ids: Sequence[int], sums: np.ndarray,
+                weights: np.ndarray, sizes: np.ndarray) -> None:
+    """Store the clusters' weighted sums, weights and sizes."""
+    if not len(ids):
+        return
+    session.execute(text("""
+        UPDATE clusters SET weighted_sum = t.weighted_sum, weight = t.weight, size = t.size,
+                            updated_at = now()
+        FROM unnest(CAST(:ids AS bigint[]), CAST(:sums AS vector[]), CAST(:weights AS real[]),
+                    CAST(:sizes AS int[])) AS t(id, weighted_sum, weight, size)
+        WHERE clusters.id = t.id"""), {
+        "ids": [int(i) for i in ids], "sums": [np.asarray(s, np.float32) for s in sums],
+        "weights": [float(w) for w in weights], "sizes": [int(s) for s in sizes]})
+
+
+def set_members(session: Session, scope: Scope, face_ids: Sequence[int] | np.ndarray,
+                cluster_ids: Sequence[int | None]) -> None:
+    """Put each face in its cluster (None: in none)."""
+    if not len(face_ids):
+        return
+    table = scope.faces.__tablename__
+    session.execute(text(f"""
+        UPDATE {table} SET cluster_id = t.cluster_id
+        FROM unnest(CAST(:faces AS bigint[]), CAST(:clusters AS bigint[]))
+             AS t(id, cluster_id)
+        WHERE {table}.id = t.id"""), {
+        "faces": [int(f) for f in face_ids],
+        "clusters": [None if c is None else int(c) for c in cluster_ids]})
+
+
+def delete_clusters(session: Session, ids: Sequence[int]) -> None:
+    if len(ids):
+        session.execute(delete(Cluster).where(Cluster.id.in_([int(i) for i in ids])))
+
+
+def exclude(session: Session, scope: Scope, cluster_id: int, face_id: int) -> None:
+    column = _excluded_face(scope).key
+    session.execute(pg_insert(ClusterExclusion).values(cluster_id=cluster_id,
+                                                       **{column: face_id})
+                    .on_conflict_do_nothing())
+
+
+def move_exclusions(session: Session, scope: Scope, source_id: int, target_id: int) -> None:
+    """The source cluster's exclusions become the target's."""
+    column = _excluded_face(scope)
+    session.execute(pg_insert(ClusterExclusion).from_select(
+        ["cluster_id", column.key],
+        select(literal(target_id, BigInteger), column)
+        .where(ClusterExclusion.cluster_id == source_id)).on_conflict_do_nothing())
+
+
+def page(session: Session, scope: Scope, *, status: ClusterStatus, limit: int, offset: int
+         ) -> tuple[list[Cluster], int]:
+    """The scope's clusters of this status, largest first."""
+    where = [*scope.clusters(), Cluster.status == status, Cluster.size > 0]
+    total = session.scalar(select(func.count()).select_from(Cluster).where(*where)) or 0
+    rows = session.scalars(select(Cluster).where(*where)
+                           .order_by(Cluster.size.desc(), Cluster.id).limit(limit)
+                           .offset(offset))
+    return list(rows), total
+
+
+def best_faces(session: Session, scope: Scope, cluster_ids: Sequence[int], per_cluster: int
+               ) -> dict[int, list[int]]:
+    """The ids of each cluster's `per_cluster` heaviest faces, heaviest first."""
+    table = scope.faces
+    rank = func.row_number().over(partition_by=table.cluster_id,
+                                  order_by=(table.weight.desc(), table.id)).label("rank")
+    ranked = select(table.cluster_id, table.id, rank).where(
+        table.cluster_id.in_(cluster_ids)).subquery()
+    found: dict[int, list[int]] = {c: [] for c in cluster_ids}
+    for cluster_id, face_id in session.execute(
+            select(ranked.c.cluster_id, ranked.c.id).where(ranked.c.rank <= per_cluster)
+            .order_by(ranked.c.cluster_id, ranked.c.rank)):
+        found[cluster_id].append(face_id)
+    return found
+
+
+def video_spans(session: Session, cluster_ids: Sequence[int]
+                ) -> dict[int, list[tuple[Video, int, int, int]]]:
+    """Per cluster, the videos its tracks come from: (video, first ms, last ms, tracks)."""
+    found: dict[int, list[tuple[Video, int, int, int]]] = {c: [] for c in cluster_ids}
+    rows = session.execute(
+        select(Track.cluster_id, Video, func.min(Track.first_ms), func.max(Track.last_ms),
+               func.count()).join(Video, Video.id == Track.video_id)
+        .where(Track.cluster_id.in_(cluster_ids))
+        .group_by(Track.cluster_id, Video.id).order_by(Track.cluster_id, Video.id))
+    for cluster_id, video, first, last, count in rows:
+        assert cluster_id is not None
+        found[cluster_id].append((video, first, last, count))
+    return found
+
+
+def members(session: Session, scope: Scope, cluster_id: int, *, limit: int | None = None,
+            offset: int = 0) -> list[Any]:
+    """A cluster's faces, heaviest first: tracks, or (photo face, photo key) pairs."""
+    table = scope.faces
+    order = (table.weight.desc(), table.id)
+    if scope.event_id is None:
+        return list(session.scalars(select(Track).where(Track.cluster_id == cluster_id)
+                                    .order_by(*order).limit(limit).offset(offset)))
+    return list(session.execute(
+        select(PhotoFace, Photo.photo_key).join(Photo, Photo.id == PhotoFace.photo_id)
+        .where(PhotoFace.cluster_id == cluster_id).order_by(*order).limit(limit)
+        .offset(offset)))
+
+
+def members_of(session: Session, scope: Scope, cluster_ids: Sequence[int], per_cluster: int
+               ) -> dict[int, list[Any]]:
+    """The `per_cluster` heaviest faces of each cluster, as `members` gives them."""
+    found: dict[int, list[Any]] = {c: [] for c in cluster_ids}
+    table = scope.faces
+    ranked = select(table.id, func.row_number().over(
+        partition_by=table.cluster_id, order_by=(table.weight.desc(), table.id)).label("rank")
+    ).where(table.cluster_id.in_(cluster_ids)).subquery()
+    chosen = select(ranked.c.id).where(ranked.c.rank <= per_cluster)
+    order = (table.cluster_id, table.weight.desc(), table.id)
+    if scope.event_id is None:
+        for track in session.scalars(select(Track).where(Track.id.in_(chosen)).order_by(*order)):
+            found[track.cluster_id or 0].append(track)
+        return found
+    for face, key in session.execute(
+            select(PhotoFace, Photo.photo_key).join(Photo, Photo.id == PhotoFace.photo_id)
+            .where(PhotoFace.id.in_(chosen)).order_by(*order)):
+        found[face.cluster_id or 0].append((face, key))
+    return found
+
+
+def best_detection(session: Session, track_id: int) -> Any:
+    """The track's detection with the largest sharp face, for enrollment."""
+    return session.execute(text(
+        "SELECT id, bbox, det_score, quality, embedding, crop_jpeg FROM detections "
+        "WHERE track_id = :track ORDER BY det_score * (quality->>'face_size')::float DESC "
+        "LIMIT 1"), {"track": track_id}).first()
