@@ -44,8 +44,11 @@ IMAGE_OPERATIONS = [
 # fuzzer's schema-valid metadata may nest a NUL deeper and rightly get a 422.
 METADATA_OPERATIONS = ["POST /people", "PATCH /people/{person_id}", "POST /events"]
 # Approving with add_to_gallery enrolls the track's face, which may be too small: a 422
-# that no schema can foresee.
-RULE_OPERATIONS = ["POST /review/{item_id}/approve"]
+# that no schema can foresee. A named cluster is decided: naming, merging, hiding or
+# taking a face out of it is a 409, and a cluster merged with itself a 400.
+RULE_OPERATIONS = ["POST /review/{item_id}/approve", "POST /clusters/{cluster_id}/name",
+                   "POST /clusters/{cluster_id}/merge", "PATCH /clusters/{cluster_id}",
+                   "DELETE /clusters/{cluster_id}/faces/{face_id}"]
 
 CHECKS = [
     "not_a_server_error",            # no 5xx

@@ -20,6 +20,7 @@ from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.enums import Role
+from likeness.jobs.queue import JobQueue
 from likeness.rpc import likeness_pb2 as pb
 from likeness.rpc import likeness_pb2_grpc as pb_grpc
 from likeness.rpc.server import GrpcServer
@@ -48,7 +49,7 @@ def stub(rpc_settings: Settings, engine: FaceEngine, db: Database,
                             ("Joe Biden", "faces/biden/biden_1.jpg")]:
             people.register(session, name, [Upload(photo, data_file(photo).read_bytes())])
     server = GrpcServer(engine, db, rpc_settings, ObjectStorage.from_settings(rpc_settings),
-                        "127.0.0.1", 0)
+                        "127.0.0.1", 0, clusters=JobQueue(db, rpc_settings))
     server.start()
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         yield pb_grpc.LikenessStub(channel)
@@ -117,6 +118,9 @@ def test_process_photo_by_url_into_an_event(stub: pb_grpc.LikenessStub, db: Data
     assert sorted(names(response)) == ["Barack Obama", "Joe Biden"]
     with db.session() as session:
         assert session.scalar(_count("photo_faces")) == 2
+        queued = session.execute(text(  # the event's clustering takes its new faces in
+            "SELECT args FROM procrastinate_jobs WHERE task_name = 'cluster_faces'")).scalars()
+        assert [args["event_id"] for args in queued] == [event_id]
 
 
 @pytest.mark.parametrize(("request_fields", "code", "message"), [

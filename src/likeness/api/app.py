@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
             if settings.grpc_port is not None:
                 port = settings.grpc_port
                 supervisor.start("grpc", lambda: GrpcServer(
-                    loaded, app.state.database, settings, storage, settings.host, port))
+                    loaded, app.state.database, settings, storage, settings.host, port,
+                    clusters=app.state.jobs))
 
         if engine is None:
             holder.load_in_background(lambda: FaceEngine.from_settings(settings),

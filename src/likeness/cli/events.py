@@ -164,6 +164,7 @@ def grpc_server(port: Annotated[int | None, typer.Option(help="gRPC port (defaul
                                                          "LIKENESS_GRPC_PORT or 50051)")]
                 = None) -> None:
     """Serve the gRPC API (ProcessPhoto, Health) alone."""
+    from likeness.jobs.queue import JobQueue
     from likeness.rpc.server import GrpcServer
     from likeness.services.access import AccessService
     from likeness.storage import ObjectStorage
@@ -176,7 +177,8 @@ def grpc_server(port: Annotated[int | None, typer.Option(help="gRPC port (defaul
             AccessService().bootstrap(session, settings.bootstrap_api_key)
         try:
             server = GrpcServer(engine, database, settings, ObjectStorage.from_settings(settings),
-                                settings.host, port or settings.grpc_port or 50051)
+                                settings.host, port or settings.grpc_port or 50051,
+                                clusters=JobQueue(database, settings))
         except (OSError, RuntimeError) as exc:
             raise fail(str(exc)) from exc
         server.start()

@@ -20,6 +20,7 @@ from likeness.enums import Role
 from likeness.rpc import likeness_pb2 as pb
 from likeness.rpc import likeness_pb2_grpc as pb_grpc
 from likeness.services.access import AccessService, Caller, Throttle
+from likeness.services.clusters import ClusterQueue
 from likeness.services.events import EventService
 from likeness.services.people import PeopleService
 from likeness.services.processing import PhotoProcessor, Processed
@@ -69,13 +70,13 @@ def _status_on_error(context: grpc.ServicerContext) -> Iterator[None]:
 
 class LikenessServicer(pb_grpc.LikenessServicer):
     def __init__(self, engine: FaceEngine, database: Database, settings: Settings,
-                 storage: ObjectStorage) -> None:
+                 storage: ObjectStorage, clusters: ClusterQueue | None = None) -> None:
         self._engine = engine
         self._database = database
         self._access = AccessService()
         self._failures = Throttle(settings.auth_failures_per_minute)  # as over HTTP
         self._processor = PhotoProcessor(
-            EventService.from_settings(engine, storage, settings),
+            EventService.from_settings(engine, storage, settings, clusters),
             PeopleService.from_settings(engine, settings))
 
     def ProcessPhoto(self, request: pb.ProcessPhotoRequest,
@@ -134,12 +135,13 @@ class GrpcServer:
     """The gRPC API on `host:port` (port 0: any free port, then `self.port`)."""
 
     def __init__(self, engine: FaceEngine, database: Database, settings: Settings,
-                 storage: ObjectStorage, host: str, port: int, threads: int = 8) -> None:
+                 storage: ObjectStorage, host: str, port: int, threads: int = 8,
+                 clusters: ClusterQueue | None = None) -> None:
         size = settings.max_upload_bytes + MESSAGE_SLACK
         self._server = grpc.server(ThreadPoolExecutor(threads, "likeness-grpc"), options=[
             ("grpc.max_receive_message_length", size)])
         pb_grpc.add_LikenessServicer_to_server(
-            LikenessServicer(engine, database, settings, storage), self._server)
+            LikenessServicer(engine, database, settings, storage, clusters), self._server)
         self._serving = False
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:

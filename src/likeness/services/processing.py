@@ -47,6 +47,8 @@ class PhotoProcessor:
         faces = self.events.engine.analyze(image)
         item = ImageInput(photo_key, data, PhotoSource.URL if url else PhotoSource.UPLOAD, url)
         ingested = self.events.store_analysed(session, event_id, item, image, faces)
+        if ingested.created and faces:
+            self.events.faces_added(event_id)
         recognitions = self.people.recognize_faces(session, faces, top_k=top_k)
         session.commit()
         annotated = encode_jpeg(draw_faces(image, faces, [label(r) for r in recognitions]))
