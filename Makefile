@@ -40,6 +40,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/cluster.py
+	$(BIN)/python bench/openset.py
 	$(BIN)/python bench/video.py  # needs the ffmpeg CLI
 
 # The gRPC stubs, checked in beside the .proto (tests/rpc checks they are current).
