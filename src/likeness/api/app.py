@@ -26,6 +26,7 @@ from likeness.rpc.server import GrpcServer
 from likeness.services.access import AccessService, Throttle
 from likeness.storage import ObjectStorage
 from likeness.store import Database
+from likeness.ui import install_ui
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app.include_router(share.router)
     app.include_router(share.guest)
     app.include_router(access.router)
+    install_ui(app)
     return app
 
 

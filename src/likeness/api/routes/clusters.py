@@ -48,7 +48,7 @@ def list_clusters(session: SessionDep, clusters: ClustersDep,
                                               limit=limit, offset=offset), ClusterOut.of)
 
 
-@router.post("/clusters/rebuild", dependencies=[EDITOR], response_model=ClusteringQueuedOut,
+@router.post("/clusters", dependencies=[EDITOR], response_model=ClusteringQueuedOut,
              status_code=status.HTTP_202_ACCEPTED, responses=declare(409))
 def rebuild_clusters(session: SessionDep, clusters: ClustersDep) -> ClusteringQueuedOut:
     """Queue a clustering of the videos' unknown faces from scratch (new faces are

@@ -1,0 +1,17 @@
+"""The UI's pages, one module per area; each has a `router`."""
+
+from __future__ import annotations
+
+from likeness.ui.pages import (
+    clusters,
+    events,
+    home,
+    people,
+    recognize,
+    review,
+    settings,
+    videos,
+)
+
+routers = [home.router, people.router, recognize.router, review.router, videos.router,
+           clusters.router, events.router, settings.router]
