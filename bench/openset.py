@@ -13,7 +13,8 @@ one (the issue's setup); "held 3" sets each enrolled person's first 3 accepted p
 aside and probes the rest, so k = 1, 2, 3 are judged on the same probes.
 
 1. Before / after through the database: the old policy (match 0.40, no pose rule at
-   enrollment) against the configured one (the defaults).
+   enrollment) against the configured one (the defaults), and the defaults with a
+   person scored by the centroid of their faces (LIKENESS_PERSON_SCORE=centroid).
 2. The levers, offline (brute-force similarities, checked against the database's answers)
    and over more seeds: the pose rule at enrollment, the match threshold, a margin, a
    low-quality raise, flip-averaged embeddings, and how several faces of a person are
@@ -122,26 +123,23 @@ def results_table(runs: dict[tuple[int, int], list[OpenSetResult]]) -> None:
                   f"{refused} |")
 
 
-def before_after_table(before: dict[tuple[int, int], list[OpenSetResult]],
-                       after: dict[tuple[int, int], list[OpenSetResult]],
+def before_after_table(rows: list[tuple[str, tuple[int, int], list[OpenSetResult]]],
                        estimate: Callable[[float], str]) -> None:
     print("| policy | gallery | genuine probes | matched right % | matched wrong % | to review % "
           "| unknown % | strangers | auto-matched | to review % | gallery photos refused | "
           "est. strangers auto-matched among 1,680 people |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, runs in (("before", before), ("after", after)):
-        for config in BEFORE_CONFIGS:
-            results = runs[config]
-            g = pooled([r.genuine for r in results])
-            s = pooled([r.stranger for r in results])
-            policy = results[0].policy
-            est = estimate(policy.match) if config[0] == 1 else "(3 faces a person)"
-            print(f"| {name}: match {policy.match:.2f}, first face abs(yaw) < "
-                  f"{policy.gate.max_yaw:.0f} | {config_name(config)} | {g.total} | "
-                  f"**{pct(g.match_right, g.total)}** | {pct(g.match_wrong, g.total)} | "
-                  f"{pct(g.reviewed, g.total)} | {pct(g.unknown, g.total)} | {s.total} | "
-                  f"{s.matched} | {pct(s.reviewed, s.total)} | "
-                  f"{sum(len(r.refused) for r in results)} | {est} |")
+    for name, config, results in rows:
+        g = pooled([r.genuine for r in results])
+        s = pooled([r.stranger for r in results])
+        policy = results[0].policy
+        est = estimate(policy.match) if config[0] == 1 else "(3 faces a person)"
+        print(f"| {name}: match {policy.match:.2f}, first face abs(yaw) < "
+              f"{policy.gate.max_yaw:.0f} | {config_name(config)} | {g.total} | "
+              f"**{pct(g.match_right, g.total)}** | {pct(g.match_wrong, g.total)} | "
+              f"{pct(g.reviewed, g.total)} | {pct(g.unknown, g.total)} | {s.total} | "
+              f"{s.matched} | {pct(s.reviewed, s.total)} | "
+              f"{sum(len(r.refused) for r in results)} | {est} |")
 
 
 def sweep_table(runs: dict[tuple[int, int], list[OpenSetResult]], policy: RecognitionPolicy
@@ -666,13 +664,15 @@ def main() -> None:
         people = PeopleService.from_settings(engine, settings)
         old = dataclasses.replace(people, match_threshold=BEFORE_MATCH,
                                   gate=dataclasses.replace(people.gate, max_yaw=90))
+        centroid = dataclasses.replace(people, person_score="centroid")
         database = Database.open(settings)
         cache: FaceCache = {}
         after: dict[tuple[int, int], list[OpenSetResult]] = {c: [] for c in CONFIGS}
         before: dict[tuple[int, int], list[OpenSetResult]] = {c: [] for c in BEFORE_CONFIGS}
+        centroids: dict[tuple[int, int], list[OpenSetResult]] = {(3, 3): []}
         started = time.perf_counter()
         try:
-            for service, runs in ((old, before), (people, after)):
+            for service, runs in ((old, before), (people, after), (centroid, centroids)):
                 for config in runs:
                     for seed in args.seeds:
                         with database.session() as session:
@@ -693,7 +693,8 @@ def main() -> None:
 
             no_face = sorted(f"{p.parent.name}/{p.name}" for p, f in cache.items()
                              if isinstance(f, str))
-            runs_done = sum(map(len, after.values())) + sum(map(len, before.values()))
+            runs_done = sum(len(r) for runs in (after, before, centroids)
+                            for r in runs.values())
             print(f"Machine: {machine()}; model {engine.model_name}, providers "
                   f"{engine.providers}; PostgreSQL 18 embedded")
             print(f"Command: python bench/openset.py --seeds {' '.join(map(str, args.seeds))}"
@@ -707,7 +708,11 @@ def main() -> None:
                   f"{policy.low_quality_raise}, a person's first face abs(yaw) < "
                   f"{policy.gate.max_yaw:.0f}.\n")
             print("Before / after, through the database (pooled over seeds).\n")
-            before_after_table(before, after, estimate)
+            before_after_table(
+                [("before", c, before[c]) for c in BEFORE_CONFIGS]
+                + [("after", c, after[c]) for c in BEFORE_CONFIGS]
+                + [("after, LIKENESS_PERSON_SCORE=centroid", (3, 3), centroids[(3, 3)])],
+                estimate)
             print("\nAfter, each run.\n")
             results_table(after)
             scores_table(after)

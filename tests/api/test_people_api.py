@@ -122,6 +122,51 @@ def test_recognize_and_verify(api: TestClient) -> None:
                     data={"person_id": "999999"}).status_code == 404
 
 
+def test_recognize_applies_the_recognition_policy(api: TestClient, settings: Settings,
+                                                  engine: FaceEngine, database: Database
+                                                  ) -> None:
+    """The policy of the settings decides /recognize: the match threshold, a margin over
+    the next candidate, a raise for low-quality faces; a turned first face is refused."""
+    turned = cv2.imencode(".jpg", cv2.imread(str(data_file("scenes/obama_and_biden.jpg")))[
+        950:1320, 1550:1880])[1].tobytes()  # the scene's unknown person, turned ~45 degrees
+    assert api.post("/register", data={"name": "stranger"}, files={"file": (
+        "turned.jpg", turned, "image/jpeg")}).status_code == 201  # the pose rule is off
+    frontal_first = settings.model_copy(update={"enroll_max_yaw": 30})
+    with TestClient(create_app(frontal_first, engine=engine, database=database),
+                    headers=AUTH) as client:
+        refused = client.post("/register", data={"name": "stranger 2"},
+                              files={"file": ("turned.jpg", turned, "image/jpeg")})
+    assert refused.status_code == 422 and "first face must be turned less than 30" in \
+        refused.json()["detail"]
+    # Two people enrolled from the same photo: a probe is equally like both.
+    for name in ("obama", "obama's double"):
+        register(api, name, "faces/obama/obama_1.jpg")
+    image = cv2.imread(str(data_file("faces/obama/obama_3.jpg")))
+    small = cv2.imencode(".jpg", cv2.resize(image, None, fx=0.15, fy=0.15,
+                                            interpolation=cv2.INTER_AREA))[1].tobytes()
+
+    def decisions(client: TestClient) -> list[str]:
+        out = []
+        for data in (data_file("faces/obama/obama_3.jpg").read_bytes(), small):
+            response = client.post("/recognize", files={"file": ("p.jpg", data, "image/jpeg")})
+            assert response.status_code == 200, response.text
+            (face,) = response.json()["faces"]
+            assert face["person"]["name"].startswith("obama")
+            out.append(face["decision"])
+        return out
+
+    assert decisions(api) == ["match", "match"]  # the defaults: match 0.43, nothing else
+    similarity = api.post("/recognize", files={"file": ("p.jpg", small, "image/jpeg")}).json()[
+        "faces"][0]["person"]["similarity"]
+    assert 0.43 <= similarity < 0.93  # so a raise of 0.5 (to 0.93) sends it to review
+    for changes, expected in (({"match_margin": 0.05}, ["review", "review"]),
+                              ({"match_low_quality_raise": 0.5}, ["match", "review"])):
+        tuned = settings.model_copy(update=changes)
+        with TestClient(create_app(tuned, engine=engine, database=database),
+                        headers=AUTH) as client:
+            assert decisions(client) == expected, changes
+
+
 def test_twenty_concurrent_enrollments_lose_and_duplicate_nothing(api: TestClient,
                                                                   db: Database) -> None:
     person_id = register(api, "obama", "faces/obama/obama_1.jpg")

@@ -83,10 +83,16 @@ def test_db_upgrade() -> None:
 
 def test_calibrate_with_plot(tmp_path: Path) -> None:
     plot = tmp_path / "calibration.png"
-    result = runner.invoke(app, ["calibrate", str(DATA / "faces"), "--plot", str(plot)],
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(app, ["calibrate", str(DATA / "faces"), "--plot", str(plot),
+                                 "--people", "500"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "11 same-person pairs" in result.stdout and "55 different-person" in result.stdout
     assert "too few pairs (needs 1000)" in result.stdout
-    assert "EER 0.000" in result.stdout and "suggested: LIKENESS_MATCH_THRESHOLD=" in result.stdout
+    assert "EER 0.000" in result.stdout
+    # The recognition policy: too few pairs to read one off, so today's is kept.
+    assert "Recognition policy for 500 people, at most 0.001 of strangers" in result.stdout
+    lines = result.stdout.splitlines()
+    for setting in ("LIKENESS_MATCH_THRESHOLD=0.43", "LIKENESS_REVIEW_THRESHOLD=0.3",
+                    "LIKENESS_MATCH_MARGIN=0.0", "LIKENESS_MATCH_LOW_QUALITY_RAISE=0.0"):
+        assert setting in lines
     assert plot.stat().st_size > 10_000

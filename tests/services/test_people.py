@@ -3,18 +3,25 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from likeness.config import Settings
+from likeness.engine import FaceEngine
+from likeness.enums import Decision
 from likeness.errors import NoFaceFound, NotFound, Rejected
 from likeness.services.people import (
     FaceChoice,
     PeopleRecords,
     PeopleService,
+    QualityGate,
     Recognition,
+    RecognitionPolicy,
     Thresholds,
     Upload,
     assign,
@@ -120,12 +127,123 @@ def test_the_loser_falls_to_its_next_candidate() -> None:
         (2, "match"), (1, "match"), (None, "unknown")]
 
 
+def candidates(*pairs: tuple[int, float]) -> Recognition:
+    """A face (none: only its candidates matter) with these (person id, similarity)."""
+    return Recognition(face=None, candidates=[  # type: ignore[arg-type]
+        store.Candidate(pid, f"p{pid}", sim, 0) for pid, sim in pairs])
+
+
+def test_a_margin_sends_close_calls_to_review() -> None:
+    def decided(policy: RecognitionPolicy) -> list[tuple[int | None, str]]:
+        results = [candidates((1, 0.60), (2, 0.57)), candidates((3, 0.60), (4, 0.40)),
+                   candidates((3, 0.55), (5, 0.50)), candidates((6, 0.50))]
+        assign(results, policy)
+        return [(r.person.person_id if r.person else None, r.decision) for r in results]
+
+    plain = RecognitionPolicy(Thresholds(match=0.43, review=0.30))
+    assert decided(plain) == [(1, "match"), (3, "match"), (5, "match"), (6, "match")]
+    # 0.03 above the next candidate is too close; a face given its second choice (its
+    # first went to another face) is no match either; a lone candidate has no rival.
+    assert decided(replace(plain, margin=0.05)) == [
+        (1, "review"), (3, "match"), (5, "review"), (6, "match")]
+
+
+def test_a_low_quality_face_needs_a_higher_score(engine: FaceEngine) -> None:
+    image = read_bgr("faces/obama/obama_1.jpg")
+    (sharp,) = engine.analyze(image)
+    (small,) = engine.analyze(cv2.resize(image, None, fx=0.15, fy=0.15,
+                                         interpolation=cv2.INTER_AREA))
+    scene = engine.analyze(read_bgr("scenes/obama_and_biden.jpg"))
+    turned = min(scene, key=lambda f: f.area)  # the unknown person, turned ~56 degrees
+    assert small.quality.face_size < 48 <= sharp.quality.face_size
+    assert abs(turned.quality.yaw) > 30 and turned.quality.face_size > 48
+    policy = RecognitionPolicy(Thresholds(match=0.43, review=0.30), low_quality_raise=0.05,
+                               gate=QualityGate(max_yaw=30))  # turned counts with a pose rule
+    assert policy.match_for(sharp) == 0.43
+    assert policy.match_for(small) == policy.match_for(turned) == pytest.approx(0.48)
+    assert policy.decide(sharp, 0.45) == Decision.MATCH
+    assert policy.decide(small, 0.45) == policy.decide(turned, 0.45) == Decision.REVIEW
+    assert policy.decide(small, 0.49) == Decision.MATCH
+    assert policy.decide(small, 0.25) == Decision.UNKNOWN
+    # The default raises nothing (docs/models-and-thresholds.md: the numbers say so).
+    default = RecognitionPolicy(Thresholds(match=0.43, review=0.30))
+    assert default.decide(small, 0.45) == Decision.MATCH
+
+
+def test_the_policy_comes_from_the_settings(engine: FaceEngine, settings: Settings) -> None:
+    tuned = settings.model_copy(update={"match_margin": 0.04, "match_low_quality_raise": 0.02,
+                                        "enroll_max_yaw": 40, "match_threshold": 0.5})
+    policy = PeopleService.from_settings(engine, tuned).policy()
+    assert policy == RecognitionPolicy(Thresholds(0.5, 0.30), margin=0.04,
+                                       low_quality_raise=0.02,
+                                       gate=QualityGate(48, 40, 0.6, max_yaw=40))
+    default = PeopleService.from_settings(engine, settings).policy()
+    assert (default.match, default.review, default.margin, default.low_quality_raise,
+            default.gate.max_yaw) == (0.43, 0.30, 0, 0, 90)
+    assert default.thresholds == Thresholds(engine.thresholds.match, engine.thresholds.review)
+
+
+def test_close_calls_go_to_review_with_a_margin(session: Session, people: PeopleService) -> None:
+    # Two people enrolled from the same photo: the probe is equally like both.
+    for name in ("obama", "obama's double"):
+        people.register(session, name, [upload("faces/obama/obama_1.jpg")])
+    image = read_bgr("faces/obama/obama_3.jpg")
+    (plain,) = people.recognize(session, image)
+    assert plain.decision == "match"
+    strict = replace(people, match_margin=0.05)
+    (close,) = strict.recognize(session, image, top_k=1)  # two looked up all the same
+    assert close.decision == "review" and close.person is not None
+    assert len(close.candidates) == 1
+
+
+def test_a_first_face_must_be_frontal(session: Session, people: PeopleService) -> None:
+    # The unknown person of the scene, turned ~45-55 degrees, on a photo of their own.
+    turned = jpeg(read_bgr("scenes/obama_and_biden.jpg")[950:1320, 1550:1880], "turned.jpg")
+    people = replace(people, gate=replace(people.gate, max_yaw=30))  # off by default
+    with pytest.raises(Rejected, match=r"turned \d\d degrees; a person's first face must "
+                                       r"be turned less than 30"):
+        people.register(session, "stranger", [turned])
+    assert session.scalar(select(func.count()).select_from(Person)) == 0
+    empty = store.create_person(session, "stranger")
+    session.commit()
+    with pytest.raises(Rejected, match=r"turned \d\d degrees"):
+        people.enroll(session, empty.id, [turned])
+    # With a frontal face in the same call or already enrolled, a turned one adds a pose.
+    both = people.register(session, "both", [upload("faces/obama/obama_1.jpg"), turned])
+    assert both.new_faces == 2
+    obama = people.register(session, "obama", [upload("faces/obama/obama_1.jpg")])
+    (added,) = people.enroll(session, obama.person.person.id, [turned]).enrollments
+    assert added.created and abs(added.face.quality["yaw"]) > 30
+    # The rule has a setting.
+    lenient = replace(people, gate=replace(people.gate, max_yaw=60))
+    assert lenient.enroll(session, empty.id, [turned]).new_faces == 1
+
+
+def test_centroid_scoring(session: Session, people: PeopleService, engine: FaceEngine
+                          ) -> None:
+    photos = ["faces/obama/obama_1.jpg", "faces/obama/obama_2.jpg"]
+    people.register(session, "obama", [upload(p) for p in photos])
+    people.register(session, "biden", [upload("faces/biden/biden_1.jpg")])
+    image = read_bgr("faces/obama/obama_3.jpg")
+    probe = engine.analyze(image)[0].require_embedding()
+    gallery = np.stack([engine.analyze(read_bgr(p))[0].require_embedding() for p in photos])
+    (best,) = people.recognize(session, image)
+    (centred,) = replace(people, person_score="centroid").recognize(session, image)
+    assert best.candidates[0].similarity == pytest.approx(float(np.max(gallery @ probe)),
+                                                          abs=1e-5)
+    centre = gallery.sum(axis=0) / np.linalg.norm(gallery.sum(axis=0))
+    assert centred.candidates[0].name == "obama" and centred.decision == "match"
+    assert centred.candidates[0].similarity == pytest.approx(float(centre @ probe), abs=1e-5)
+    assert centred.candidates[1].similarity == pytest.approx(best.candidates[1].similarity,
+                                                             abs=1e-6)  # one face: the same
+
+
 def test_per_request_thresholds(session: Session, people: PeopleService,
                                 gallery: dict[str, int]) -> None:
     image = read_bgr("faces/obama/obama_3.jpg")
-    strict = people.recognize(session, image, thresholds=people.thresholds(0.99, 0.30))
+    strict = people.recognize(session, image, policy=people.policy(0.99, 0.30))
     assert who(strict) == [("obama", "review")]
-    stricter = people.recognize(session, image, thresholds=people.thresholds(0.99, 0.98))
+    stricter = people.recognize(session, image, policy=people.policy(0.99, 0.98))
     assert who(stricter) == [(None, "unknown")]
     with pytest.raises(Rejected, match="above the match"):
         people.thresholds(0.3, 0.5)

@@ -7,7 +7,7 @@ import re
 import time
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,11 @@ from likeness.cli.common import (
 )
 from likeness.cli.faces import decoded_batches, unique_output
 from likeness.errors import LikenessError
+
+if TYPE_CHECKING:
+    from likeness.config import Settings
+    from likeness.services.calibration import PolicySuggestion
+    from likeness.services.faces import Thresholds
 
 # likeness.store.search_index's defaults, for `db reindex --help` without importing
 # SQLAlchemy (tests/cli/test_imports.py checks they agree).
@@ -275,12 +280,18 @@ def calibrate(
                                               file_okay=False)],
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of the "
                                                    "score distributions and the ROC")] = None,
+    people: Annotated[int, typer.Option("--people", min=1, help="The recognition policy is "
+                                        "suggested for a gallery of this many people")] = 1000,
+    strangers: Annotated[float, typer.Option("--strangers", min=1e-6, max=0.5,
+                                             help="...auto-matching at most this share of "
+                                                  "strangers")] = 1e-3,
 ) -> None:
-    """Measure thresholds on labelled photos: TAR at FAR 1e-2/1e-3/1e-4, EER, and
-    suggested match and review thresholds."""
+    """Measure thresholds on labelled photos: TAR at FAR 1e-2/1e-3/1e-4, EER, suggested
+    match and review thresholds, and a recognition policy for a gallery of --people."""
     from rich.table import Table
 
     from likeness.services import calibration
+    from likeness.services.faces import QualityGate, Thresholds
 
     settings = load_settings()
     engine = load_engine(settings)
@@ -288,7 +299,8 @@ def calibrate(
     with failing_on_errors(), progress_bar(total) as progress:
         task = progress.add_task("embedding", total=total)
         result = calibration.calibrate(engine, directory, limits(settings),
-                                       lambda: progress.advance(task))
+                                       lambda: progress.advance(task),
+                                       QualityGate.from_settings(settings))
     for path, reason in result.skipped:
         console.print(f"[yellow]skipped[/] {path}: {reason}")
     console.print(f"{result.photos} photos of {result.identities} people: "
@@ -307,9 +319,41 @@ def calibrate(
     eer, eer_threshold = result.equal_error()
     match, review = result.suggested()
     console.print(f"EER {eer:.3f} at {eer_threshold:.3f}")
-    console.print(f"suggested: LIKENESS_MATCH_THRESHOLD={match} "
-                  f"LIKENESS_REVIEW_THRESHOLD={review} (current pack defaults: match "
+    console.print(f"pairs: FAR 1e-3 (or {calibration.STRANGER_MARGIN} above the most similar "
+                  f"stranger) at {match}, EER point {review}: 1:1 thresholds; 1:N "
+                  f"recognition needs the policy below (pack defaults: match "
                   f"{engine.thresholds.match}, review {engine.thresholds.review})")
+    now = Thresholds.resolve(engine.thresholds, settings.match_threshold,
+                             settings.review_threshold)
+    print_policy(result.suggest_policy(people, strangers, (now.match, now.review)), settings,
+                 now)
     if plot_file is not None:
         calibration.plot(result, plot_file)
         console.print(f"plot written to {plot_file}")
+
+
+def print_policy(suggestion: PolicySuggestion, settings: Settings, now: Thresholds) -> None:
+    """The suggested recognition policy against the current one (`now`: the thresholds in
+    force), as a table and as settings lines."""
+    from rich.table import Table
+
+    table = Table("setting", "suggested", "now", "why",
+                  title=f"Recognition policy for {suggestion.people} people, at most "
+                        f"{suggestion.rate:g} of strangers auto-matched")
+    why = suggestion.match_how
+    estimate, current = (suggestion.strangers_matched(m) for m in (suggestion.match, now.match))
+    if estimate is not None and current is not None:
+        why += f"; strangers auto-matched: {estimate:.2%} (now {current:.2%})"
+    rows = [
+        ("LIKENESS_MATCH_THRESHOLD", suggestion.match, now.match, why),
+        ("LIKENESS_REVIEW_THRESHOLD", suggestion.review, now.review, suggestion.review_how),
+        ("LIKENESS_MATCH_MARGIN", suggestion.margin, settings.match_margin,
+         suggestion.margin_how),
+        ("LIKENESS_MATCH_LOW_QUALITY_RAISE", suggestion.low_quality_raise,
+         settings.match_low_quality_raise, suggestion.raise_how),
+    ]
+    for name, value, in_force, reason in rows:
+        table.add_row(name, str(value), str(in_force), reason)
+    console.print(table)
+    for name, value, _, _ in rows:
+        console.print(f"{name}={value}", highlight=False)

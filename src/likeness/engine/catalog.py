@@ -65,8 +65,9 @@ THRESHOLDS = {
     # review and match, a person should look. match is set for open-set recognition with a
     # large gallery (bench/openset.py, docs/models-and-thresholds.md): at 0.40, 0.34% of
     # strangers were auto-matched against 1,680 people enrolled (the issue's public
-    # benchmark); the strangers' score tail on shared/data/celeba_dev (343k pairs) falls
-    # x1.4-1.6 per +0.01 from 0.25 to 0.37, so 0.43 brings that to about 0.1%.
+    # benchmark); the strangers' score tail on shared/data/celeba_dev (286,852 pairs: every
+    # photo against every enrollable photo of someone else) falls x1.44-1.57 per +0.01, so
+    # 0.43 brings that to an estimated 0.09-0.12%.
     "w600k_mbf": Thresholds(verify=0.30, match=0.43, review=0.30,
                             measured="shared/data photos and video, celeba_dev open set, "
                                      "buffalo_s"),

@@ -32,6 +32,7 @@ TAIL_QUANTILE = 0.99
 TAIL_MIN_ABOVE = 50
 MARGINS = (0.10, 0.08, 0.06, 0.05, 0.04, 0.03, 0.02)  # tried for suggest_policy, widest first
 MARGIN_COST = 0.01  # the share of right matches a suggested margin may send to review
+REVIEWED_STRANGERS = 0.05  # the share of strangers a suggested review threshold lets through
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +169,16 @@ class Calibration:
             strangers.append((float(best), float(second)))
         return genuine, strangers
 
-    def suggest_policy(self, people: int, rate: float = 1e-3, *, review: float | None = None
-                       ) -> PolicySuggestion:
+    def suggest_policy(self, people: int, rate: float = 1e-3,
+                       now: tuple[float, float] | None = None) -> PolicySuggestion:
         """The recognition policy for a gallery of `people` people that auto-matches at
         most `rate` of strangers: the match threshold from the strangers' score tail
-        (extrapolated: the pairs seen rarely resolve such rates), the extra a low-quality
-        probe needs for the same rate among such probes, and a margin when one would stop
-        strangers in the photos while sending at most MARGIN_COST of right matches to
-        review. `review`: the review threshold to keep below the match (default: the EER
-        point)."""
+        (extrapolated: the pairs seen rarely resolve such rates), the review threshold
+        that sends at most REVIEWED_STRANGERS of strangers to review, the extra a
+        low-quality probe needs for the same rate among such probes, and a margin when one
+        would stop strangers in the photos while sending at most MARGIN_COST of right
+        matches to review. With too few pairs for a tail, the (match, review) thresholds
+        `now` are kept, raised to STRANGER_MARGIN above the most similar stranger."""
         scores, low = self.stranger_scores()
         target = pair_rate(rate, people)
         tail = Tail.fit(scores)
@@ -184,17 +186,30 @@ class Calibration:
             match, how = tail.threshold(target), (
                 f"strangers' score tail fitted on {len(scores)} pairs, extrapolated")
         else:
-            match = float(scores.max() + STRANGER_MARGIN) if len(scores) else 1.0
+            floor = float(scores.max() + STRANGER_MARGIN) if len(scores) else 1.0
+            match = max(floor, now[0]) if now else floor
             how = (f"only {len(scores)} stranger pairs (a tail fit needs "
-                   f"{int(TAIL_MIN_ABOVE / (1 - TAIL_QUANTILE))}): {STRANGER_MARGIN} above the "
-                   "most similar stranger")
+                   f"{round(TAIL_MIN_ABOVE / (1 - TAIL_QUANTILE))}): the current threshold, "
+                   f"or {STRANGER_MARGIN} above the most similar stranger if higher")
+        reviewed = pair_rate(REVIEWED_STRANGERS, people)
+        if len(scores) * reviewed >= 10:  # resolved by the pairs seen
+            review = float(np.quantile(scores, 1 - reviewed))
+            review_how = f"{REVIEWED_STRANGERS:.0%} of strangers to review, measured"
+        elif tail is not None:
+            review = tail.threshold(reviewed)
+            review_how = f"{REVIEWED_STRANGERS:.0%} of strangers to review, extrapolated"
+        elif now:
+            review, review_how = now[1], "too few pairs: the current threshold"
+        else:
+            review = self.equal_error()[1]
+            review_how = "too few pairs: the equal-error point"
+        review = min(review, match)
         raise_, raise_how = 0.0, "too few low-quality photos to compare"
         low_tail = Tail.fit(scores[low])
         if tail is not None and low_tail is not None:
             raise_ = max(0.0, low_tail.threshold(target) - match)
             raise_how = (f"low-quality probes' tail ({int(low.sum())} pairs) needs "
                          f"{low_tail.threshold(target):.3f} for the same rate")
-        review = min(self.equal_error()[1] if review is None else review, match)
         margin, margin_how = 0.0, "no margin would stop a stranger in these photos"
         genuine, strangers = self.open_set()
         right = [best - second for best, second in genuine if best >= match]
@@ -208,7 +223,8 @@ class Calibration:
                               f"sends {cost} of {len(right)} right matches to review")
                 break
         return PolicySuggestion(people, rate, round(match, 3), round(review, 3), margin,
-                                round(raise_, 2), how, raise_how, margin_how, tail)
+                                round(raise_, 2), how, review_how, raise_how, margin_how,
+                                tail)
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,7 @@ class PolicySuggestion:
     margin: float
     low_quality_raise: float
     match_how: str
+    review_how: str
     raise_how: str
     margin_how: str
     tail: Tail | None

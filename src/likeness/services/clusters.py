@@ -387,14 +387,16 @@ class ClusterService:
 
     def _enroll(self, session: Session, scope: Scope, person_id: int,
                 faces: Sequence[Track | PhotoFace]) -> tuple[int, int]:
-        """Enroll the heaviest faces that pass the gates, up to ENROLLED_PER_NAMING;
-        (enrolled, refused on the way)."""
+        """Enroll the heaviest faces that pass the gates, up to ENROLLED_PER_NAMING (a
+        person's first face must also be frontal enough); (enrolled, refused on the way)."""
         enrolled = refused = 0
+        first = not people_store.face_counts(session, [person_id]).get(person_id)
         for face in faces:
             if enrolled == ENROLLED_PER_NAMING:
                 break
             row = self._gallery_row(session, scope, face)
-            if row is None:
+            if row is None or (first and not enrolled
+                               and not self.gate.frontal(row["quality"].get("yaw"))):
                 refused += 1
                 continue
             enrolled += people_store.add_face(session, {**row, "person_id": person_id})[1]

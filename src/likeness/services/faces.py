@@ -67,7 +67,7 @@ class QualityGate:
     min_face_size: float = 48
     min_blur: float = 40
     min_det_score: float = 0.6
-    max_yaw: float = 30  # degrees either way; 90: off
+    max_yaw: float = 90  # degrees either way; 90: off (LIKENESS_ENROLL_MAX_YAW)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QualityGate:

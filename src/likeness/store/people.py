@@ -250,6 +250,18 @@ def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k:
     return sorted(best.values(), key=lambda c: -c.similarity)[:top_k]
 
 
+def face_embeddings(session: Session, person_ids: Sequence[int], model: str
+                    ) -> dict[int, np.ndarray]:
+    """Each person's face embeddings of `model`, one row per face (people without any
+    are left out)."""
+    rows = session.execute(select(FaceRecord.person_id, FaceRecord.embedding).where(
+        FaceRecord.person_id.in_(list(person_ids)), FaceRecord.model == model))
+    grouped: dict[int, list[np.ndarray]] = {}
+    for person_id, embedding in rows:
+        grouped.setdefault(person_id, []).append(np.asarray(embedding, np.float32))
+    return {person_id: np.stack(vectors) for person_id, vectors in grouped.items()}
+
+
 def best_similarity(session: Session, person_id: int, embedding: np.ndarray,
                     model: str) -> float | None:
     """Similarity of the person's face closest to `embedding` (exact: a person has few)."""
@@ -258,3 +270,23 @@ def best_similarity(session: Session, person_id: int, embedding: np.ndarray,
     value = session.scalar(select(func.min(distance)).where(
         FaceRecord.person_id == person_id, FaceRecord.model == model))
     return None if value is None else 1.0 - float(value)
+
+
+def best_faces(session: Session, person_ids: Sequence[int]) -> dict[int, int]:
+    """Each person's face that best shows them (a portrait for lists): frontal first (an
+    unknown pose counts as frontal), then the largest; people without faces are left out.
+    One query for the page's people (the (person, image) key's index finds their faces)."""
+    from sqlalchemy.dialects.postgresql import distinct_on
+
+    if not person_ids:
+        return {}
+    yaw = FaceRecord.quality["yaw"].as_float()
+    size = FaceRecord.quality["face_size"].as_float()
+    frontal = func.coalesce(func.abs(yaw) < 30, True)
+    rows = session.execute(
+        select(FaceRecord.person_id, FaceRecord.id)
+        .where(FaceRecord.person_id.in_(list(person_ids)))
+        .ext(distinct_on(FaceRecord.person_id))
+        .order_by(FaceRecord.person_id, frontal.desc(), size.desc().nulls_last(),
+                  FaceRecord.id))
+    return {person_id: face_id for person_id, face_id in rows}
