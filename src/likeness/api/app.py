@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
                        database=lambda: app.state.database)
     app.add_middleware(BodySizeLimit,
                        max_bytes=int(settings.max_upload_bytes * BODY_OVERHEAD) + BODY_SLACK,
-                       large={"/videos": int(settings.max_video_mb * 1e6) + BODY_SLACK})
+                       large={path: int(settings.max_video_mb * 1e6) + BODY_SLACK
+                              for path in ("/videos", "/ui/videos")})
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(faces.router)

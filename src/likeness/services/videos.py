@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from likeness.config import Settings
 from likeness.enums import ReviewStatus, TagSource, TrackStatus, VideoStatus
-from likeness.errors import Forbidden, InvalidInput, LikenessError, PayloadTooLarge, Rejected
+from likeness.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LikenessError,
+    NotFound,
+    PayloadTooLarge,
+    Rejected,
+)
 from likeness.media.files import sha256_of
 from likeness.media.video import VIDEO_SUFFIXES, VideoFrame, probe, sample_frames
 from likeness.services.clustering import face_weight
@@ -309,6 +317,70 @@ class VideoRecords:
             image_sha256=hashlib.sha256(best.crop_jpeg).hexdigest(),
             source_name=f"video {track.video_id}, track {track.id}",
             crop_jpeg=best.crop_jpeg)
+
+    # ------------------------------------------------------------ the web UI's views
+
+    def listing(self, session: Session, *, status: VideoStatus | None = None,
+                limit: int = 20, offset: int = 0) -> Page[tuple[VideoState, list[str], int]]:
+        """Videos newest first, each with the names of who appears in it and its count
+        of pending review items."""
+        rows, total = store.video_listing(session, status=status, limit=limit, offset=offset)
+        return Page([(VideoState.of(video), names, pending) for video, names, pending in rows],
+                    total, limit, offset)
+
+    def media_file(self, session: Session, video_id: int) -> Path:
+        """The video's file, to play it."""
+
+        path = Path(store.get_video(session, video_id).path)
+        if not path.is_file():
+            raise NotFound(f"the file of video {video_id} is gone")
+        return path
+
+    def review_queue(self, session: Session, *, status: ReviewStatus = ReviewStatus.PENDING,
+                     person_id: int | None = None, video_id: int | None = None,
+                     limit: int = 20, offset: int = 0) -> Page[ReviewEntry]:
+        """The review queue, optionally of one proposed person or one video."""
+        rows, total = store.review_queue(session, status=status, person_id=person_id,
+                                         video_id=video_id, limit=limit, offset=offset)
+        return Page([ReviewEntry(*row) for row in rows], total, limit, offset)
+
+    def review_context(self, session: Session, entries: list[ReviewEntry], faces: int = 3
+                       ) -> tuple[dict[int, str], dict[int, list[int]]]:
+        """For review items: each video's name, and the ids of each proposed person's
+        best enrolled faces, to compare the track's face with."""
+        videos = store.video_sources(session, list({e.track.video_id for e in entries}))
+        best = store.best_faces(session, list({e.item.person_id for e in entries}), faces)
+        return videos, best
+
+    def review_choices(self, session: Session, status: ReviewStatus = ReviewStatus.PENDING
+                       ) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]:
+        """The people and the videos that review items of a status concern:
+        (id, name, items) each, to filter the queue by."""
+        return (store.review_people(session, status=status),
+                store.review_videos(session, status=status))
+
+    def review_item(self, session: Session, item_id: int) -> tuple[ReviewEntry, str]:
+        """One review item (with its track and the proposed person's name) and the name
+        of its video."""
+        item, track, name, source = store.review_entry(session, item_id)
+        return ReviewEntry(item, track, name), source
+
+    def decide_many(self, session: Session, item_ids: list[int], approve: bool) -> int:
+        """Approve (or reject) each item still pending; how many were decided. Items
+        decided meanwhile, or deleted with their video, are skipped."""
+
+        decided = 0
+        for item_id in dict.fromkeys(item_ids):
+            try:
+                if approve:
+                    self.approve(session, item_id)
+                else:
+                    self.reject(session, item_id)
+            except (Conflict, NotFound):
+                session.rollback()
+                continue
+            decided += 1
+        return decided
 
 
 def tag_video(session: Session, video_id: int, person_id: int,

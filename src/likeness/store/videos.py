@@ -201,3 +201,107 @@ def track_detections(session: Session, track_id: int) -> list[Any]:
         "SELECT id, time_ms, bbox, det_score, quality, embedding, crop_jpeg FROM detections "
         "WHERE track_id = :track ORDER BY time_ms"), {"track": track_id}))
 
+
+
+# ---------------------------------------------------------------- the web UI's lists
+
+def video_listing(session: Session, *, status: str | None, limit: int, offset: int
+                  ) -> tuple[list[tuple[Video, list[str], int]], int]:
+    """Videos newest first, each with the names of who is tagged in it (by first
+    appearance) and its pending review items; three queries whatever the page size."""
+    query = select(Video)
+    if status:
+        query = query.where(Video.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    videos = list(session.scalars(query.order_by(Video.id.desc()).limit(limit).offset(offset)))
+    ids = [video.id for video in videos]
+    names: dict[int, list[str]] = {}
+    for video_id, name in session.execute(
+            select(VideoTag.video_id, Person.name).join(Person, Person.id == VideoTag.person_id)
+            .where(VideoTag.video_id.in_(ids)).order_by(VideoTag.first_ms, Person.name)):
+        names.setdefault(video_id, []).append(name)
+    pending: dict[int, int] = {video_id: n for video_id, n in session.execute(
+        select(Track.video_id, func.count()).join(ReviewItem, ReviewItem.track_id == Track.id)
+        .where(Track.video_id.in_(ids), ReviewItem.status == ReviewStatus.PENDING)
+        .group_by(Track.video_id))}
+    return [(video, names.get(video.id, []), pending.get(video.id, 0))
+            for video in videos], total
+
+
+def review_queue(session: Session, *, status: str, person_id: int | None = None,
+                 video_id: int | None = None, limit: int, offset: int
+                 ) -> tuple[list[tuple[ReviewItem, Track, str]], int]:
+    """Review items of a status, oldest first, optionally only those that propose one
+    person or come from one video."""
+    query = (select(ReviewItem, Track, Person.name)
+             .join(Track, Track.id == ReviewItem.track_id)
+             .join(Person, Person.id == ReviewItem.person_id)
+             .where(ReviewItem.status == status))
+    if person_id is not None:
+        query = query.where(ReviewItem.person_id == person_id)
+    if video_id is not None:
+        query = query.where(Track.video_id == video_id)
+    total = session.scalar(select(func.count()).select_from(
+        query.with_only_columns(ReviewItem.id).subquery())) or 0
+    rows = session.execute(query.order_by(ReviewItem.id).limit(limit).offset(offset))
+    return [(item, track, name) for item, track, name in rows], total
+
+
+def review_people(session: Session, *, status: str, limit: int = 300
+                  ) -> list[tuple[int, str, int]]:
+    """(person, name, items) for the people that review items of a status propose, the
+    most proposed first."""
+    count = func.count(ReviewItem.id)
+    rows = session.execute(
+        select(Person.id, Person.name, count).join(ReviewItem, ReviewItem.person_id == Person.id)
+        .where(ReviewItem.status == status).group_by(Person.id)
+        .order_by(count.desc(), Person.name).limit(limit))
+    return [(person_id, name, n) for person_id, name, n in rows]
+
+
+def review_videos(session: Session, *, status: str, limit: int = 300
+                  ) -> list[tuple[int, str, int]]:
+    """(video, source, items) for the videos with review items of a status, the most
+    first."""
+    count = func.count(ReviewItem.id)
+    rows = session.execute(
+        select(Video.id, Video.source, count).select_from(ReviewItem)
+        .join(Track, Track.id == ReviewItem.track_id).join(Video, Video.id == Track.video_id)
+        .where(ReviewItem.status == status).group_by(Video.id)
+        .order_by(count.desc(), Video.id).limit(limit))
+    return [(video_id, source, n) for video_id, source, n in rows]
+
+
+def video_sources(session: Session, video_ids: Sequence[int]) -> dict[int, str]:
+    """Each video's source (what it was called when added)."""
+    return {video_id: source for video_id, source in session.execute(
+        select(Video.id, Video.source).where(Video.id.in_(list(video_ids))))}
+
+
+def best_faces(session: Session, person_ids: Sequence[int], per_person: int
+               ) -> dict[int, list[int]]:
+    """The ids of each person's best enrolled faces (highest detection score first)."""
+    rows = session.execute(text("""
+        SELECT person_id, id FROM (
+            SELECT person_id, id, row_number() OVER (
+                PARTITION BY person_id ORDER BY det_score DESC, id) AS rank
+            FROM faces WHERE person_id = ANY(:people)) AS ranked
+        WHERE rank <= :n ORDER BY person_id, rank"""),
+        {"people": list(person_ids), "n": per_person})
+    faces: dict[int, list[int]] = {}
+    for person_id, face_id in rows:
+        faces.setdefault(person_id, []).append(face_id)
+    return faces
+
+
+def review_entry(session: Session, item_id: int) -> tuple[ReviewItem, Track, str, str]:
+    """A review item with its track, the proposed person's name and the video's source."""
+    row = session.execute(select(ReviewItem, Track, Person.name, Video.source)
+                          .join(Track, Track.id == ReviewItem.track_id)
+                          .join(Person, Person.id == ReviewItem.person_id)
+                          .join(Video, Video.id == Track.video_id)
+                          .where(ReviewItem.id == item_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"review item {item_id} does not exist")
+    item, track, name, source = row
+    return item, track, name, source
