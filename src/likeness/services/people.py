@@ -7,6 +7,7 @@ faces are looked for at once in the videos already scanned (retro-matching)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from likeness.config import Settings
 from likeness.enums import Decision
-from likeness.errors import Conflict, InvalidInput, LikenessError, NoFaceFound, Rejected
+from likeness.errors import (
+    Conflict,
+    InvalidInput,
+    LikenessError,
+    NoFaceFound,
+    NotFound,
+    Rejected,
+)
 from likeness.media import ImageLimits, decode_image
 from likeness.services.faces import (
     Comparison,
@@ -164,6 +172,13 @@ class Enrolled:
 
 
 @dataclass(frozen=True, slots=True)
+class PhotoVerdict:
+    name: str
+    stored: bool  # a face of it is enrolled (now, or from before)
+    detail: str  # "added", "already enrolled", or why it was refused
+
+
+@dataclass(frozen=True, slots=True)
 class EnrollReport:
     """Photos enrolled one by one: what was stored, what was refused and why."""
 
@@ -172,6 +187,7 @@ class EnrollReport:
     already_stored: int
     refused: list[tuple[str, str]]  # (photo name, why)
     found: RetroResult
+    verdicts: list[PhotoVerdict] = field(default_factory=list)  # each photo, in order
 
 
 @dataclass(slots=True)
@@ -330,30 +346,56 @@ class PeopleService:
         are then looked for in the videos, once."""
         person = PeopleRecords().named(session, name)
         session.commit()  # no transaction stays open through inference
-        counts, refused = [0, 0], []
+        return self._one_by_one(session, person.id if person else None, name, photos, choice,
+                                on_photo)
+
+    def enroll_photos(self, session: Session, person_id: int, uploads: Sequence[Upload],
+                      choice: FaceChoice = FaceChoice()) -> EnrollReport:
+        """Enroll each upload on its own into the person: one refused photo (no face, too
+        small, a group) does not keep the others out, and the report says what became of
+        each. The new faces are then looked for in the videos, once."""
+        PeopleRecords().get(session, person_id)
+        session.commit()
+        return self._one_by_one(session, person_id, None, [
+            (upload.name, functools.partial(bytes, upload.data)) for upload in uploads], choice)
+
+    def _one_by_one(self, session: Session, person_id: int | None, name: str | None,
+                    photos: Sequence[tuple[str, Callable[[], bytes]]], choice: FaceChoice,
+                    on_photo: Callable[[], None] = lambda: None) -> EnrollReport:
+        """Photos enrolled one at a time into `person_id`, or into a person called `name`
+        made with the first accepted photo."""
+        counts = [0, 0]
+        refused: list[tuple[str, str]] = []
+        verdicts: list[PhotoVerdict] = []
         for photo_name, read in photos:
             try:
                 upload = Upload(photo_name, read())
-                if person is None:
+                if person_id is None:
+                    assert name is not None
                     enrolled = self.register(session, name, [upload], choice,
                                              find_in_videos=False)
-                    person = enrolled.person.person
+                    person_id = enrolled.person.person.id
                 else:
-                    enrolled = self.enroll(session, person.id, [upload], choice,
+                    enrolled = self.enroll(session, person_id, [upload], choice,
                                            find_in_videos=False)
+            except NotFound:
+                raise  # the person is gone: nothing more can be enrolled
             except LikenessError as exc:
                 session.rollback()
                 refused.append((photo_name, str(exc)))
+                verdicts.append(PhotoVerdict(photo_name, False, str(exc)))
                 continue
             finally:
                 on_photo()
             counts[0 if enrolled.new_faces else 1] += 1
-        if person is None:
-            return EnrollReport(None, 0, 0, refused, RetroResult(0, 0))
-        summary = PeopleRecords().get(session, person.id)
+            verdicts.append(PhotoVerdict(photo_name, True, "added" if enrolled.new_faces
+                                         else "already enrolled"))
+        if person_id is None:
+            return EnrollReport(None, 0, 0, refused, RetroResult(0, 0), verdicts)
+        summary = PeopleRecords().get(session, person_id)
         session.commit()
-        found = self._find_in_videos(session, person.id) if counts[0] else RetroResult(0, 0)
-        return EnrollReport(summary, counts[0], counts[1], refused, found)
+        found = self._find_in_videos(session, person_id) if counts[0] else RetroResult(0, 0)
+        return EnrollReport(summary, counts[0], counts[1], refused, found, verdicts)
 
     def _enrolled(self, session: Session, person_id: int, results: list[Enrollment],
                   find_in_videos: bool) -> Enrolled:

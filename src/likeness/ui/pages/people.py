@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from likeness.api.deps import get_people, get_video_records, upload_of
 from likeness.api.params import Offset, path_id
 from likeness.api.validation import Text
-from likeness.errors import InvalidInput, LikenessError, NotFound, Rejected
+from likeness.errors import InvalidInput, NotFound
 from likeness.services.access import Caller
 from likeness.services.faces import QualityGate
 from likeness.services.people import FaceChoice, PeopleRecords, PeopleService
@@ -121,25 +121,12 @@ def add_photos(request: Request, person_id: PersonId, session: DbSession,
                largest: Annotated[bool, Form()] = False) -> HTMLResponse:
     """Each photo is enrolled on its own, so that one refused photo (no face, too small,
     a group) does not keep the others out; each says what became of it."""
-    outcomes: list[Outcome] = []
-    tagged, reviews = 0, 0
-    for file in files:
-        upload = upload_of(file)
-        try:
-            enrolled = people.enroll(session, person_id, [upload], FaceChoice(largest=largest))
-        except NotFound:
-            raise
-        except LikenessError as exc:
-            session.rollback()
-            outcomes.append(Outcome(upload.name, False, str(exc), group=isinstance(
-                exc, Rejected) and "face_index" in str(exc)))
-            continue
-        tagged += enrolled.found.tagged_videos
-        reviews += enrolled.found.review_items
-        outcomes.append(Outcome(upload.name, True, "added" if enrolled.new_faces
-                                else "already enrolled"))
-    return _faces(request, caller, session, records, person_id, outcomes,
-                  RetroResult(tagged, reviews))
+    report = people.enroll_photos(session, person_id, [upload_of(f) for f in files],
+                                  FaceChoice(largest=largest))
+    outcomes = [Outcome(v.name, v.stored, v.detail,
+                        group=not v.stored and "face_index" in v.detail)
+                for v in report.verdicts]
+    return _faces(request, caller, session, records, person_id, outcomes, report.found)
 
 
 @router.delete("/ui/people/{person_id}/faces/{face_id}", response_class=HTMLResponse)
