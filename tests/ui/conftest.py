@@ -35,8 +35,9 @@ DESKTOP = {"width": 1280, "height": 900}
 @pytest.fixture(scope="session")
 def server(settings: Settings, engine: FaceEngine, database: Database) -> Iterator[str]:
     """The app on a free loopback port, with its worker, for the whole session."""
-    app = create_app(settings.model_copy(update={"worker_in_serve": True}), engine=engine,
-                     database=database)
+    app = create_app(settings.model_copy(update={"worker_in_serve": True,
+                                                 "keep_originals": True}),
+                     engine=engine, database=database)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     web = uvicorn.Server(config)

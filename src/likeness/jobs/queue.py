@@ -59,9 +59,11 @@ class JobQueue:
         self.settings = settings
         self.app = procrastinate.App(connector=PsycopgConnector(conninfo=dsn))
         # Deferring is synchronous (API threads, the CLI) and must not share the worker's
-        # async App: a separate one, opened for each defer on a single connection.
+        # async App: a separate one, opened for each defer on a single connection, one
+        # defer at a time (two threads would close the pool under each other).
         self._deferrer = procrastinate.App(connector=SyncPsycopgConnector(
             conninfo=dsn, min_size=1, max_size=1))
+        self._defer_lock = threading.Lock()
         self._runtime: WorkerRuntime | None = None
         self.app.task(name="scan_video", queue=SCAN_QUEUE, retry=3)(self._scan_video)
         self.app.task(name="ingest_photo_url", queue=PHOTO_QUEUE, retry=URL_RETRY,
@@ -120,7 +122,7 @@ class JobQueue:
 
     def _defer(self, task: str, queue: str, lock: str | None = None,
                queueing_lock: str | None = None, **arguments: int | bool | None) -> int:
-        with self._deferrer.open():
+        with self._defer_lock, self._deferrer.open():
             return self._deferrer.configure_task(task, queue=queue, lock=lock,
                                                  queueing_lock=queueing_lock
                                                  ).defer(**arguments)

@@ -20,6 +20,7 @@ from likeness.api.schemas import (
     ShareLinkOut,
 )
 from likeness.errors import Throttled
+from likeness.ui.pages.events import guest_page
 
 router = APIRouter(tags=["share links"], responses=COMMON)
 
@@ -62,10 +63,41 @@ def revoke_share_link(event_id: EventId, link_id: LinkId, session: SessionDep,
 guest = APIRouter(tags=["share links"], responses=declare(404, 422, 503))
 
 
-@guest.get("/share/{token}", response_model=SharedEventOut)
-def shared_event(token: Token, session: SessionDep, access: AccessDep,
-                 records: EventRecordsDep) -> SharedEventOut:
-    """What a share link opens: the event's name and how many photos it has."""
+def prefers_html(accept: str | None) -> bool:
+    """Does the Accept header rank HTML above JSON (a browser opening the link)? A tie, a
+    wildcard alone or no header at all: JSON, as the API always answered."""
+    html = json = 0.0
+    for item in (accept or "").split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = kind.lower()
+        if kind in ("text/html", "application/xhtml+xml"):
+            html = max(html, quality)
+        elif kind in ("application/json", "application/*", "*/*"):
+            json = max(json, quality)
+    return html > json
+
+
+@guest.get("/share/{token}", response_model=SharedEventOut, responses={200: {
+    "content": {"text/html": {"schema": {"type": "string"}}},
+    "description": "The event's name and photo count; a browser (Accept preferring "
+                   "text/html) gets the guest page, where a selfie finds its photos"}})
+def shared_event(token: Token, request: Request, response: Response, session: SessionDep,
+                 access: AccessDep, records: EventRecordsDep) -> SharedEventOut | Response:
+    """What a share link opens: the event's name and how many photos it has. A browser
+    gets the guest page instead (a link that no longer works says so there)."""
+    if prefers_html(request.headers.get("accept")):
+        page = guest_page(request, session, token)
+        page.headers["vary"] = "Accept"
+        return page
+    response.headers["vary"] = "Accept"
     summary = records.get(session, access.shared_event(session, token))
     return SharedEventOut(event=summary.event.name, photos=summary.photos,
                           match_url=f"/share/{token}/match")
