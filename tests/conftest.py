@@ -64,8 +64,8 @@ def db(database: Database) -> Iterator[Database]:
     yield database
     with database.engine.begin() as connection:
         connection.execute(text("TRUNCATE people, faces, videos, events, photos, users, "
-                                "api_keys, audit_log, procrastinate_jobs "
-                                "RESTART IDENTITY CASCADE"))
+                                "api_keys, audit_log, streams, sightings, webhooks, "
+                                "procrastinate_jobs RESTART IDENTITY CASCADE"))
     with database.session() as session:  # the tests' admin key, as the app seeds it
         AccessService().ensure_key(session, ADMIN_KEY)
 

@@ -48,6 +48,19 @@ class ClusterStatus(StrEnum):
     NAMED = "named"  # its faces belong to a person now
 
 
+class StreamStatus(StrEnum):
+    STARTING = "starting"
+    UP = "up"  # frames arriving
+    RECONNECTING = "reconnecting"  # the camera dropped: trying again, with backoff
+    DOWN = "down"  # given up, or no worker runs it
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed
+
+
 class PhotoSource(StrEnum):
     UPLOAD = "upload"
     URL = "url"
@@ -83,6 +96,9 @@ CHECKED_COLUMNS: dict[str, type[StrEnum]] = {
     "video_tags.source": TagSource,
     "photos.source": PhotoSource,
     "clusters.status": ClusterStatus,
+    "streams.status": StreamStatus,
+    "sightings.decision": Decision,
+    "webhook_deliveries.status": DeliveryStatus,
     "photos.status": PhotoStatus,
     "users.role": Role,
     "api_keys.role": Role,

@@ -27,10 +27,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from likeness.enums import (
     ClusterStatus,
+    Decision,
+    DeliveryStatus,
     PhotoSource,
     PhotoStatus,
     ReviewStatus,
     Role,
+    StreamStatus,
     TagSource,
     TrackStatus,
     VideoStatus,
@@ -249,6 +252,75 @@ class ClusterExclusion(Base):
     track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
     photo_face_id: Mapped[int | None] = mapped_column(ForeignKey("photo_faces.id",
                                                                  ondelete="CASCADE"))
+
+
+class Stream(Base):
+    """A camera (RTSP, HTTP/HLS or a file) that a worker reads and recognises live."""
+
+    __tablename__ = "streams"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    fps: Mapped[float] = mapped_column(Float)
+    status: Mapped[StreamStatus] = mapped_column(_states(StreamStatus, 20),
+                                                 default=StreamStatus.STARTING)
+    error: Mapped[str | None] = mapped_column(Text)
+    frames: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_frame_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class Sighting(Base):
+    """A face seen on a stream: a person (or an unknown face) from first to last seen."""
+
+    __tablename__ = "sightings"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    stream_id: Mapped[int | None] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    decision: Mapped[Decision] = mapped_column(_states(Decision, 10))
+    similarity: Mapped[float | None] = mapped_column(Float)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detections: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(100))
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSION))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    crop_jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Webhook(Base):
+    """Where events are POSTed, signed with HMAC-SHA256."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSONB)
+    allow_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[DeliveryStatus] = mapped_column(_states(DeliveryStatus, 10),
+                                                   default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class User(Base):
