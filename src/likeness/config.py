@@ -185,6 +185,22 @@ class Settings(BaseSettings):
     share_matches_per_minute: int = Field(
         30, ge=1, le=10_000, validation_alias=_env("LIKENESS_SHARE_MATCHES_PER_MINUTE"),
         description="Selfie searches allowed per share link and minute (429 above).")
+    stream_slots: int = Field(
+        4, ge=0, le=64, validation_alias=_env("LIKENESS_STREAM_SLOTS"),
+        description="Camera streams one worker runs at once (each holds a slot while it "
+                    "runs); 0: this worker runs none.")
+    metrics_public: bool = Field(
+        False, validation_alias=_env("LIKENESS_METRICS_PUBLIC"),
+        description="Serve GET /metrics without credentials (for a Prometheus on a private "
+                    "network); otherwise it needs a viewer key.")
+    mqtt_url: str | None = Field(
+        None, validation_alias=_env("LIKENESS_MQTT_URL"),
+        description="MQTT broker for notifications, e.g. mqtt://user:pass@host:1883; "
+                    "unset: no MQTT.")
+    mqtt_topic_prefix: str = Field(
+        "likeness", min_length=1, max_length=100,
+        validation_alias=_env("LIKENESS_MQTT_TOPIC_PREFIX"),
+        description="MQTT topics start with this: PREFIX/sighting/CAMERA/PERSON, ...")
     verify_threshold: float | None = Field(
         None, ge=-1, le=1, validation_alias=_env("LIKENESS_VERIFY_THRESHOLD"),
         description="Cosine similarity above which two faces are the same person; "

@@ -16,7 +16,19 @@ from likeness.api.auth import AuditTrail
 from likeness.api.engine_holder import EngineHolder
 from likeness.api.errors import install_error_handlers, install_openapi
 from likeness.api.limits import BodySizeLimit
-from likeness.api.routes import access, clusters, events, faces, people, share, videos
+from likeness.api.routes import (
+    access,
+    clusters,
+    events,
+    faces,
+    live,
+    metrics,
+    people,
+    share,
+    streams,
+    videos,
+    webhooks,
+)
 from likeness.api.supervisor import Supervisor
 from likeness.config import Settings, get_settings
 from likeness.engine import FaceEngine
@@ -114,6 +126,10 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app.include_router(share.router)
     app.include_router(share.guest)
     app.include_router(access.router)
+    app.include_router(live.router)
+    app.include_router(streams.router)
+    app.include_router(webhooks.router)
+    app.include_router(metrics.router)
     install_ui(app)
     return app
 

@@ -6,6 +6,7 @@ from likeness.ui.pages import (
     clusters,
     events,
     home,
+    live,
     people,
     recognize,
     review,
@@ -14,4 +15,4 @@ from likeness.ui.pages import (
 )
 
 routers = [home.router, people.router, recognize.router, review.router, videos.router,
-           clusters.router, events.router, settings.router]
+           clusters.router, events.router, live.router, settings.router]

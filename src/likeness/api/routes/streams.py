@@ -1,0 +1,7 @@
+"""streams (issue 14)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
