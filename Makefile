@@ -42,6 +42,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/openset.py
+	$(BIN)/python bench/ui.py
 	$(BIN)/python bench/video.py  # needs the ffmpeg CLI
 
 # The gRPC stubs, checked in beside the .proto (tests/rpc checks they are current).

@@ -50,7 +50,7 @@ def bulk_loading(session: Session, table: str = "faces", layout: Layout | None =
         faces = count_faces(session.connection(), table)
         if layout is None:
             layout = layout_for(faces) if table == "faces" else Layout(faces=faces)
-        build(session.connection(), replace(layout, faces=faces))
+        build(session.connection(), replace(layout, faces=faces), table)
         # Fresh statistics: with none, the planner takes a large new event for a tiny one
         # and scans it exactly instead of through HNSW (140 ms instead of 6 at 100k).
         session.execute(text(f"ANALYZE {table}"))

@@ -21,7 +21,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from likeness.enums import ClusterStatus, TrackStatus
 from likeness.errors import NotFound
@@ -303,12 +303,14 @@ def members_of(session: Session, scope: Scope, cluster_ids: Sequence[int], per_c
     chosen = select(ranked.c.id).where(ranked.c.rank <= per_cluster)
     order = (table.cluster_id, table.weight.desc(), table.id)
     if scope.event_id is None:
-        for track in session.scalars(select(Track).where(Track.id.in_(chosen)).order_by(*order)):
+        for track in session.scalars(select(Track).where(Track.id.in_(chosen)).order_by(*order)
+                                     .options(defer(Track.embedding), defer(Track.crop_jpeg))):
             found[track.cluster_id or 0].append(track)
         return found
     for face, key in session.execute(
             select(PhotoFace, Photo.photo_key).join(Photo, Photo.id == PhotoFace.photo_id)
-            .where(PhotoFace.id.in_(chosen)).order_by(*order)):
+            .where(PhotoFace.id.in_(chosen)).order_by(*order)
+            .options(defer(PhotoFace.embedding), defer(PhotoFace.crop_jpeg))):
         found[face.cluster_id or 0].append((face, key))
     return found
 

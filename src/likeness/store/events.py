@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from likeness.errors import NotFound
 from likeness.store.bulk import copy_rows
@@ -157,6 +157,7 @@ def add_photo_faces(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def faces_of_photos(session: Session, photo_ids: Sequence[int]) -> dict[int, list[PhotoFace]]:
     faces: dict[int, list[PhotoFace]] = {p: [] for p in photo_ids}
     for face in session.scalars(select(PhotoFace).where(PhotoFace.photo_id.in_(photo_ids))
+                                .options(defer(PhotoFace.embedding))  # shown: boxes
                                 .order_by(PhotoFace.id)):
         faces[face.photo_id].append(face)
     return faces

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from likeness.enums import ReviewStatus, TagSource, TrackStatus
 from likeness.errors import Conflict, NotFound
@@ -172,14 +172,7 @@ def propose(session: Session, track_id: int, person_id: int, similarity: float) 
 
 def review_page(session: Session, *, status: str, limit: int, offset: int
                 ) -> tuple[list[tuple[ReviewItem, Track, str]], int]:
-    query = (select(ReviewItem, Track, Person.name)
-             .join(Track, Track.id == ReviewItem.track_id)
-             .join(Person, Person.id == ReviewItem.person_id)
-             .where(ReviewItem.status == status))
-    total = session.scalar(select(func.count()).select_from(
-        select(ReviewItem.id).where(ReviewItem.status == status).subquery())) or 0
-    rows = session.execute(query.order_by(ReviewItem.id).limit(limit).offset(offset))
-    return [(item, track, name) for item, track, name in rows], total
+    return review_queue(session, status=status, limit=limit, offset=offset)
 
 
 def pending_item(session: Session, item_id: int) -> tuple[ReviewItem, Track]:
@@ -232,18 +225,22 @@ def review_queue(session: Session, *, status: str, person_id: int | None = None,
                  video_id: int | None = None, limit: int, offset: int
                  ) -> tuple[list[tuple[ReviewItem, Track, str]], int]:
     """Review items of a status, oldest first, optionally only those that propose one
-    person or come from one video."""
-    query = (select(ReviewItem, Track, Person.name)
-             .join(Track, Track.id == ReviewItem.track_id)
-             .join(Person, Person.id == ReviewItem.person_id)
-             .where(ReviewItem.status == status))
+    person or come from one video. The page's ids are chosen first, on the items alone
+    (tracks joined only to filter by video), and only its rows load their tracks, without
+    the embeddings and crops nobody shows."""
+    ids = select(ReviewItem.id).where(ReviewItem.status == status)
     if person_id is not None:
-        query = query.where(ReviewItem.person_id == person_id)
+        ids = ids.where(ReviewItem.person_id == person_id)
     if video_id is not None:
-        query = query.where(Track.video_id == video_id)
-    total = session.scalar(select(func.count()).select_from(
-        query.with_only_columns(ReviewItem.id).subquery())) or 0
-    rows = session.execute(query.order_by(ReviewItem.id).limit(limit).offset(offset))
+        ids = ids.join(Track, Track.id == ReviewItem.track_id).where(Track.video_id == video_id)
+    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    page = ids.order_by(ReviewItem.id).limit(limit).offset(offset).subquery()
+    rows = session.execute(
+        select(ReviewItem, Track, Person.name).join(page, page.c.id == ReviewItem.id)
+        .join(Track, Track.id == ReviewItem.track_id)
+        .join(Person, Person.id == ReviewItem.person_id)
+        .options(defer(Track.embedding), defer(Track.crop_jpeg))
+        .order_by(ReviewItem.id))
     return [(item, track, name) for item, track, name in rows], total
 
 

@@ -34,6 +34,7 @@ def install_ui(app: FastAPI) -> None:
     async def likeness_error(request: Request, exc: LikenessError) -> Response:
         if not request.url.path.startswith("/ui"):
             return await api_error(request, exc)
+        request.state.audited = False  # refused: no change to record
         if is_htmx(request):  # shown above the page; not a failed request to the browser
             return templates.TemplateResponse(
                 request, "_flash.html", {"message": str(exc), "kind": "error"},

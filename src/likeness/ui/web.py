@@ -75,7 +75,7 @@ def _user(needed: Role) -> Any:
         if request.method not in SAFE_METHODS:
             await _check_csrf(request, caller.csrf_token)
         request.state.caller = caller
-        request.state.audited = needed != Role.VIEWER
+        request.state.audited = needed != Role.VIEWER and request.method not in SAFE_METHODS
         return caller
 
     signed_in.__name__ = f"ui_{needed}"
