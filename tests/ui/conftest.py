@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from sqlalchemy import text
 
 from likeness.api import create_app
 from likeness.config import Settings
@@ -131,6 +132,20 @@ def open_page(server: str, browser: Browser, users: dict[Role, str]
         context.close()
     errors = [error for seen in watched for error in seen.errors]
     assert not errors, "the browser logged errors:\n" + "\n".join(errors)
+
+
+def wait_for_jobs(db: Database, task: str, timeout: float = 90) -> None:
+    """Until no job of `task` waits or runs (the server's worker has done them all)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.engine.connect() as connection:
+            busy = connection.execute(text(
+                "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :task "
+                "AND status IN ('todo', 'doing')"), {"task": task}).scalar_one()
+        if not busy:
+            return
+        assert time.monotonic() < deadline, f"{task} jobs still busy after {timeout} s"
+        time.sleep(0.2)
 
 
 def _console(seen: Watched, message: ConsoleMessage) -> None:
