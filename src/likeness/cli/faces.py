@@ -54,8 +54,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     with failing_on_errors():  # fail before binding when no model or provider can be had
         resolve_pack(settings.model, settings.model_dir)
         choose_providers(settings.onnx_providers)
+    # WebSocket frames may be as large as an upload (uvicorn's default cap is 16 MiB).
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower())
+                log_level=settings.log_level.lower(),
+                ws_max_size=settings.max_upload_bytes + 1024 * 1024)
 
 
 def decoded_batches(paths: list[Path], image_limits: ImageLimits
