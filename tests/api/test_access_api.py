@@ -37,7 +37,9 @@ READ_LIKE = {("POST", "/detect"), ("POST", "/extract-embedding"), ("POST", "/rec
 # A caller's own session and password: any role (a key has no password: 403 there).
 SELF_SERVICE = {("POST", "/auth/logout"), ("POST", "/auth/password")}
 ADMIN_ONLY = {("POST", "/api-keys"), ("GET", "/api-keys"), ("DELETE", "/api-keys/{key_id}"),
-              ("GET", "/audit")}
+              ("GET", "/audit"), ("POST", "/webhooks"), ("GET", "/webhooks"),
+              ("GET", "/webhooks/{webhook_id}"), ("DELETE", "/webhooks/{webhook_id}"),
+              ("GET", "/webhooks/{webhook_id}/deliveries")}
 CREDENTIAL_HEADERS = {"x-api-key", "authorization", "cookie", "x-csrf-token"}
 
 

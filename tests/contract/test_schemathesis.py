@@ -45,8 +45,10 @@ IMAGE_OPERATIONS = [
 METADATA_OPERATIONS = ["POST /people", "PATCH /people/{person_id}", "POST /events"]
 # Approving with add_to_gallery enrolls the track's face, which may be too small: a 422
 # that no schema can foresee. A named cluster is decided: naming, merging, hiding or
-# taking a face out of it is a 409, and a cluster merged with itself a 400.
-RULE_OPERATIONS = ["POST /review/{item_id}/approve", "POST /clusters/{cluster_id}/name",
+# taking a face out of it is a 409, and a cluster merged with itself a 400. A webhook's or
+# a stream's URL must pass the SSRF rules (400 otherwise), which no schema can say.
+RULE_OPERATIONS = ["POST /review/{item_id}/approve", "POST /webhooks", "POST /streams",
+                   "POST /clusters/{cluster_id}/name",
                    "POST /clusters/{cluster_id}/merge", "PATCH /clusters/{cluster_id}",
                    "DELETE /clusters/{cluster_id}/faces/{face_id}"]
 

@@ -104,7 +104,9 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app = FastAPI(title="Likeness", version=__version__, lifespan=lifespan,
                   description="Self-hosted face recognition on InsightFace models. Every "
                               "error body is {\"detail\": \"...\"} (GET /health answers "
-                              "503 with its own body, each component's state).")
+                              "503 with its own body, each component's state). Live "
+                              "recognition is the WebSocket /ws/recognize, not in this "
+                              "document: see docs/live.md.")
     app.state.settings = settings
     app.state.storage = ObjectStorage.from_settings(settings)
     app.state.access = AccessService(settings.session_days)
@@ -129,7 +131,7 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     app.include_router(live.router)
     app.include_router(streams.router)
     app.include_router(webhooks.router)
-    app.include_router(metrics.router)
+    metrics.instrument(app)  # GET /metrics, and the outermost middleware: timings
     install_ui(app)
     return app
 

@@ -15,7 +15,9 @@ from likeness.engine import FaceEngine
 from likeness.services.access import AccessService
 from likeness.services.clusters import ClusterService
 from likeness.services.events import EventRecords, EventService
+from likeness.services.notifications import NotificationService
 from likeness.services.people import PeopleRecords, PeopleService, Upload
+from likeness.services.streams import StreamRecords
 from likeness.services.videos import VideoRecords
 
 
@@ -47,12 +49,22 @@ def get_event_records(request: Request) -> EventRecords:
                                       request.app.state.jobs)
 
 
+def get_notifications(request: Request) -> NotificationService:
+    return NotificationService.from_settings(request.app.state.settings, request.app.state.jobs)
+
+
 def get_video_records(request: Request) -> VideoRecords:
-    return VideoRecords.from_settings(request.app.state.settings, request.app.state.jobs)
+    return VideoRecords.from_settings(request.app.state.settings, request.app.state.jobs,
+                                      get_notifications(request))
 
 
 def get_clusters(request: Request) -> ClusterService:
-    return ClusterService.from_settings(request.app.state.settings, request.app.state.jobs)
+    return ClusterService.from_settings(request.app.state.settings, request.app.state.jobs,
+                                        get_notifications(request))
+
+
+def get_stream_records(request: Request) -> StreamRecords:
+    return StreamRecords.from_settings(request.app.state.settings, request.app.state.jobs)
 
 
 def get_access(request: Request) -> AccessService:
@@ -73,3 +85,5 @@ EventsDep = Annotated[EventService, Depends(get_events)]
 EventRecordsDep = Annotated[EventRecords, Depends(get_event_records)]
 VideoRecordsDep = Annotated[VideoRecords, Depends(get_video_records)]
 ClustersDep = Annotated[ClusterService, Depends(get_clusters)]
+NotificationsDep = Annotated[NotificationService, Depends(get_notifications)]
+StreamRecordsDep = Annotated[StreamRecords, Depends(get_stream_records)]

@@ -704,3 +704,153 @@ class SharedPhotoOut(BaseModel):
 
 class SharedMatchOut(BaseModel):
     photos: list[SharedPhotoOut]
+
+
+# ---------------------------------------------------------------- notifications
+
+WebhookEvent = Literal["sighting", "video.tagged", "review.created", "cluster.named"]
+
+
+class WebhookIn(BaseModel):
+    url: Text = Field(min_length=1, max_length=2048, description=(
+        "http(s) URL the events are POSTed to; its host must resolve to public addresses "
+        "only, unless allow_private"))
+    events: list[WebhookEvent] = Field(min_length=1, max_length=20,
+                                       description="The events to send to it")
+    allow_private: bool = Field(False, description=(
+        "Allow private, loopback and link-local addresses for this webhook (a receiver "
+        "on the same network)"))
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    allow_private: bool
+    created_by: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, webhook: Any) -> WebhookOut:  # a store.models.Webhook
+        return cls(id=webhook.id, url=webhook.url, events=list(webhook.events),
+                   allow_private=webhook.allow_private, created_by=webhook.created_by,
+                   created_at=webhook.created_at)
+
+
+class NewWebhookOut(WebhookOut):
+    secret: str = Field(description=(
+        "The signing secret, shown this once: X-Likeness-Signature is sha256= and the hex "
+        "HMAC-SHA256 of the request body keyed with this string"))
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: int = Field(description="Also sent as X-Likeness-Delivery: a receiver that sees it "
+                                "twice has the same delivery again")
+    webhook_id: int
+    event: str
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="pending: being tried (again, after a backoff); failed: given up")
+    attempts: int
+    response_status: int | None = Field(description="The receiver's last HTTP status")
+    error: str | None = Field(description="Why the last attempt failed")
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any] = Field(description="The body sent: event, id, created_at, data")
+
+    @classmethod
+    def of(cls, delivery: Any) -> WebhookDeliveryOut:  # a store.models.WebhookDelivery
+        return cls(id=delivery.id, webhook_id=delivery.webhook_id, event=delivery.event,
+                   status=delivery.status, attempts=delivery.attempts,
+                   response_status=delivery.response_status, error=delivery.error,
+                   created_at=delivery.created_at, delivered_at=delivery.delivered_at,
+                   payload=delivery.payload)
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDeliveryOut]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------- camera streams
+
+class StreamIn(BaseModel):
+    name: Text = Field(min_length=1, max_length=200, description="The camera's name")
+    url: Text = Field(min_length=1, max_length=2048, description=(
+        "rtsp:// or rtsps:// (any address: cameras live on local networks), http(s):// "
+        "(HLS, MJPEG, MP4; public addresses only unless LIKENESS_FETCH_ALLOW_PRIVATE), or "
+        "an absolute file path on the server (when LIKENESS_ALLOW_SERVER_PATHS)"))
+    fps: float | None = Field(None, gt=0, le=30, description=(
+        "Frames analysed per second (default 5)"))
+
+
+class SeenPersonOut(BaseModel):
+    person_id: int
+    name: str
+    last_seen_at: datetime
+
+
+class StreamOut(BaseModel):
+    id: int
+    name: str
+    url: str = Field(description="With its password hidden")
+    fps: float
+    status: Literal["starting", "up", "reconnecting", "down"] = Field(description=(
+        "starting: waiting for a worker or its first frame; up: frames arriving; "
+        "reconnecting: the camera dropped, tried again with backoff; down: ended, or no "
+        "worker runs it"))
+    error: str | None = Field(description="Why it is reconnecting or down")
+    frames: int = Field(description="Frames analysed")
+    last_frame_at: datetime | None
+    created_at: datetime
+    people: list[SeenPersonOut] = Field(description="The people last seen on it, latest "
+                                                    "first")
+
+    @classmethod
+    def of(cls, state: Any) -> StreamOut:  # a services.streams.StreamState
+        stream = state.stream
+        return cls(id=stream.id, name=stream.name, url=state.url, fps=stream.fps,
+                   status=state.status, error=state.error, frames=stream.frames,
+                   last_frame_at=stream.last_frame_at, created_at=stream.created_at,
+                   people=[SeenPersonOut(person_id=p.person_id, name=p.name,
+                                         last_seen_at=p.last_seen_at) for p in state.people])
+
+
+class StreamPage(BaseModel):
+    items: list[StreamOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SightingOut(BaseModel):
+    id: int
+    stream_id: int | None
+    stream: str | None = Field(description="The stream's name")
+    person_id: int | None = Field(description="The person matched (decision match) or "
+                                              "proposed (review); null: unknown")
+    name: str | None = Field(description="The person's name")
+    decision: Decision
+    similarity: float | None = Field(description="To the best candidate person")
+    first_seen_at: datetime
+    last_seen_at: datetime
+    detections: int = Field(description="Frames the face was found in")
+    weight: float = Field(description="Quality of its best face, 0..1")
+    thumbnail_url: str
+
+    @classmethod
+    def of(cls, entry: Any) -> SightingOut:  # a services.streams.SightingEntry
+        sighting = entry.sighting
+        return cls(id=sighting.id, stream_id=sighting.stream_id, stream=entry.stream,
+                   person_id=sighting.person_id, name=entry.name, decision=sighting.decision,
+                   similarity=sighting.similarity, first_seen_at=sighting.first_seen_at,
+                   last_seen_at=sighting.last_seen_at, detections=sighting.detections,
+                   weight=sighting.weight, thumbnail_url=f"/sightings/{sighting.id}/thumbnail")
+
+
+class SightingPage(BaseModel):
+    items: list[SightingOut]
+    total: int
+    limit: int
+    offset: int

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from likeness import __version__
-from likeness.cli import access, clusters, events, faces, people, videos
+from likeness.cli import access, clusters, events, faces, people, streams, videos
 
 app = typer.Typer(help="Likeness: self-hosted face recognition.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -17,6 +17,7 @@ videos.register(app)
 events.register(app)
 clusters.register(app)
 access.register(app)
+streams.register(app)
 
 
 @app.callback(invoke_without_command=True)

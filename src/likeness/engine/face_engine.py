@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from time import perf_counter
 
 import cv2
 import numpy as np
 
+from likeness import metrics
 from likeness.config import Settings
 from likeness.engine.align import align_face, crop_around_box
 from likeness.engine.attributes import GenderAge
@@ -126,26 +128,32 @@ class FaceEngine:
     def analyze_batch(self, images: Sequence[np.ndarray], *, max_faces: int = 0,
                       min_face_size: float = 0, embed: bool = True) -> list[list[Face]]:
         """Faces of each image, largest first. Images are detected in parallel; the faces
-        of all images then go through the recognizer together, in one batch per worker."""
+        of all images then go through the recognizer together, in one batch per worker.
+        Each stage's time and the faces found are recorded (`likeness.metrics`)."""
         detect = partial(self._detect, max_faces=max_faces, min_face_size=min_face_size)
         detected = list(self._pool.map(detect, images))
         everyone = [face for faces in detected for face, _ in faces]
         crops = [crop for faces in detected for _, crop in faces]
         if embed and crops:
-            for face, embedding in zip(everyone, self._embed(crops), strict=True):
+            with metrics.timed("embed"):
+                embeddings = self._embed(crops)
+            for face, embedding in zip(everyone, embeddings, strict=True):
                 face.embedding = embedding
         if self.genderage is not None and everyone:
-            attribute_crops = [crop_around_box(image, face.bbox, GenderAge.size)
-                               for image, faces in zip(images, detected, strict=True)
-                               for face, _ in faces]
-            for face, (gender, age) in zip(everyone, self.genderage.predict(attribute_crops),
-                                           strict=True):
+            with metrics.timed("attributes"):
+                attribute_crops = [crop_around_box(image, face.bbox, GenderAge.size)
+                                   for image, faces in zip(images, detected, strict=True)
+                                   for face, _ in faces]
+                attributes = self.genderage.predict(attribute_crops)
+            for face, (gender, age) in zip(everyone, attributes, strict=True):
                 face.gender, face.age = gender, age
+        metrics.analysed(len(images), len(everyone))
         return [[face for face, _ in faces] for faces in detected]
 
     def _detect(self, image: np.ndarray, *, max_faces: int,
                 min_face_size: float) -> list[tuple[Face, np.ndarray]]:
         """Faces of one image with their aligned crops, largest first."""
+        started = perf_counter()
         boxes, points = self.detector.detect(image)
         faces = []
         for box, landmarks in zip(boxes, points, strict=True):
@@ -158,6 +166,7 @@ class FaceEngine:
                         quality=Quality(size, blur_score(crop), yaw, pitch, roll))
             faces.append((face, crop))
         faces.sort(key=lambda pair: -pair[0].area)
+        metrics.observe("detect", perf_counter() - started)
         return faces[:max_faces] if max_faces > 0 else faces
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:

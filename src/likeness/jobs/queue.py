@@ -12,20 +12,26 @@ import asyncio
 import contextlib
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Job
 from procrastinate.psycopg_connector import PsycopgConnector
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 from sqlalchemy import make_url
 
 from likeness.config import Settings
 from likeness.engine import FaceEngine
-from likeness.errors import LikenessError, NotFound
+from likeness.errors import FetchFailed, LikenessError, NotFound
 from likeness.services.clusters import ClusterService
 from likeness.services.events import EventService
+from likeness.services.notifications import MAX_ATTEMPTS, NotificationService
+from likeness.services.streams import StreamService
 from likeness.services.videos import VideoService
 from likeness.storage import ObjectStorage
 from likeness.store import Database
@@ -35,11 +41,25 @@ log = logging.getLogger(__name__)
 SCAN_QUEUE = "scans"
 PHOTO_QUEUE = "photos"
 CLUSTER_QUEUE = "clusters"
+NOTIFY_QUEUE = "notifications"
 # A download that failed for a transient reason is retried 3 times: at once, 5 and 10 s
 # later (procrastinate waits linear_wait x the attempts before).
 URL_RETRY = RetryStrategy(max_attempts=3, linear_wait=5)
+# A webhook delivery is tried MAX_ATTEMPTS times: 3, 9, 27, ... 2187 s apart (~55 min).
+DELIVERY_RETRY = RetryStrategy(max_attempts=MAX_ATTEMPTS - 1, exponential_wait=3)
 WORKER_CONCURRENCY = 2  # a long video scan does not hold up photo downloads
 HEARTBEAT_SHARE = 0.25  # heartbeats come 4 times per stall period
+STREAM_QUEUE = "streams"  # camera streams: long jobs, run by a worker loop of their own
+
+
+class StreamRetry(BaseRetryStrategy):
+    """A camera stream's job always comes back: at once when its worker stopped (it runs
+    again when one starts), after a growing wait (up to a minute) when it failed."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision:
+        if isinstance(exception, asyncio.CancelledError):
+            return RetryDecision(retry_in={"seconds": 0})
+        return RetryDecision(retry_in={"seconds": min(60, 2 ** min(job.attempts, 6))})
 
 
 @dataclass
@@ -69,11 +89,18 @@ class JobQueue:
         self.app.task(name="ingest_photo_url", queue=PHOTO_QUEUE, retry=URL_RETRY,
                       pass_context=True)(self._ingest_photo_url)
         self.app.task(name="cluster_faces", queue=CLUSTER_QUEUE, retry=3)(self._cluster_faces)
+        self.app.task(name="deliver_webhook", queue=NOTIFY_QUEUE, retry=DELIVERY_RETRY,
+                      pass_context=True)(self._deliver_webhook)
+        self.app.task(name="run_stream", queue=STREAM_QUEUE, retry=StreamRetry())(
+            self._run_stream)
+        self._stream_threads: ThreadPoolExecutor | None = None
 
     def _scan_video(self, video_id: int) -> None:
         runtime = self._runtime
         assert runtime is not None, "tasks run inside a worker"
-        service = VideoService.from_settings(runtime.engine, runtime.settings, clusters=self)
+        service = VideoService.from_settings(
+            runtime.engine, runtime.settings, clusters=self,
+            notifier=NotificationService.from_settings(runtime.settings, self))
         try:
             service.scan(runtime.database.sessions, video_id)
         except LikenessError as exc:  # a bad video: marked failed, not worth a retry
@@ -99,6 +126,16 @@ class JobQueue:
             except NotFound:  # the event was deleted meanwhile
                 log.info("clustering of event %s skipped: it is gone", event_id)
 
+    def _deliver_webhook(self, context: JobContext, delivery_id: int) -> None:
+        runtime = self._runtime
+        assert runtime is not None and context.job is not None, "tasks run inside a worker"
+        service = NotificationService.from_settings(runtime.settings, self)
+        last = (context.job.attempts or 0) >= (DELIVERY_RETRY.max_attempts or 0)
+        with runtime.database.session() as session:
+            attempt = service.deliver(session, delivery_id, last_attempt=last)
+        if attempt is not None and attempt.status == "pending":  # procrastinate retries
+            raise FetchFailed(f"delivery {delivery_id}: {attempt.error}", transient=True)
+
     def defer_scan(self, video_id: int) -> int:
         """Queue a scan; the job's id."""
         return self._defer("scan_video", SCAN_QUEUE, video_id=video_id)
@@ -120,6 +157,16 @@ class JobQueue:
         except AlreadyEnqueued:
             return None
 
+    def defer_delivery(self, delivery_id: int, connection: Any | None = None) -> int:
+        """Queue a webhook delivery; the job's id. With `connection` (a psycopg connection
+        in a transaction) the job is queued in that transaction, with the delivery's row."""
+        if connection is None:
+            return self._defer("deliver_webhook", NOTIFY_QUEUE, lock=f"delivery-{delivery_id}",
+                               delivery_id=delivery_id)
+        return self._deferrer.configure_task(  # no pool of its own is used: no lock needed
+            "deliver_webhook", queue=NOTIFY_QUEUE, lock=f"delivery-{delivery_id}",
+            connection=connection).defer(delivery_id=delivery_id)
+
     def _defer(self, task: str, queue: str, lock: str | None = None,
                queueing_lock: str | None = None, **arguments: int | bool | None) -> int:
         with self._defer_lock, self._deferrer.open():
@@ -127,22 +174,73 @@ class JobQueue:
                                                  queueing_lock=queueing_lock
                                                  ).defer(**arguments)
 
+    async def _run_stream(self, stream_id: int) -> None:
+        """Run a camera stream (in a thread of the stream slots) until it is deleted or
+        its source ends; cancelled (the worker stops), it stops and the job comes back."""
+        runtime = self._runtime
+        assert runtime is not None and self._stream_threads is not None, \
+            "tasks run inside a worker"
+        service = StreamService.from_settings(
+            runtime.engine, runtime.settings,
+            notifier=NotificationService.from_settings(runtime.settings, self))
+        stop = threading.Event()
+        running = asyncio.get_running_loop().run_in_executor(
+            self._stream_threads, service.run, runtime.database.sessions, stream_id, stop)
+        try:
+            await asyncio.shield(running)
+        except asyncio.CancelledError:
+            stop.set()  # the stream stops within a second or so: wait for it, whatever
+            while not running.done():  # else its last writes race the next worker's
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([running])
+            raise
+
+    def defer_stream(self, stream_id: int) -> int | None:
+        """Queue a stream's job (one per stream: None when it is queued already)."""
+        try:
+            return self._defer("run_stream", STREAM_QUEUE, lock=f"stream-{stream_id}",
+                               queueing_lock=f"stream-{stream_id}", stream_id=stream_id)
+        except AlreadyEnqueued:
+            return None
+
     async def run_worker(self, runtime: WorkerRuntime) -> None:
-        """Process jobs until cancelled; meanwhile put dead workers' jobs back."""
+        """Process jobs until cancelled; meanwhile put dead workers' jobs back. Camera
+        streams run on a worker loop of their own, `stream_slots` at once, so that they
+        never hold up scans, downloads or deliveries."""
         self._runtime = runtime
         stall = self.settings.job_stall_seconds
+        slots = self.settings.stream_slots
         async with self.app.open_async():
             requeue = asyncio.create_task(self._requeue_stalled(stall))
-            try:
-                await self.app.run_worker_async(
-                    queues=[SCAN_QUEUE, PHOTO_QUEUE, CLUSTER_QUEUE], concurrency=WORKER_CONCURRENCY,
+            workers = [self.app.run_worker_async(
+                queues=[SCAN_QUEUE, PHOTO_QUEUE, CLUSTER_QUEUE, NOTIFY_QUEUE],
+                concurrency=WORKER_CONCURRENCY,
+                wait=True, install_signal_handlers=False,
+                update_heartbeat_interval=stall * HEARTBEAT_SHARE,
+                # A job whose wake-up signal was missed waits a second, not five.
+                fetch_job_polling_interval=1,
+                stalled_worker_timeout=stall)]
+            if slots:
+                self._stream_threads = ThreadPoolExecutor(slots, "likeness-stream")
+                workers.append(self.app.run_worker_async(
+                    queues=[STREAM_QUEUE], concurrency=slots, name="streams",
+                    shutdown_graceful_timeout=0,
                     wait=True, install_signal_handlers=False,
                     update_heartbeat_interval=stall * HEARTBEAT_SHARE,
-                    stalled_worker_timeout=stall)
-            finally:
+                    stalled_worker_timeout=stall))
+            running = [asyncio.ensure_future(worker) for worker in workers]
+            try:
+                await asyncio.gather(*running)
+            finally:  # one loop failing stops the other (a cancelled gather has waited)
+                for worker in running:
+                    if not worker.done():
+                        worker.cancel()
+                await asyncio.wait(running)
                 requeue.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await requeue
+                if self._stream_threads is not None:
+                    self._stream_threads.shutdown(wait=False)
 
     async def _requeue_stalled(self, stall: float) -> None:
         manager = self.app.job_manager

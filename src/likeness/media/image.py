@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from likeness import metrics
 from likeness.errors import InvalidInput, LikenessError, PayloadTooLarge, UnsupportedMediaType
 
 # The pixel count is always checked here, before decoding (ImageLimits.max_pixels), so
@@ -67,6 +68,7 @@ def sniff_format(data: bytes) -> str:
     raise UnsupportedMediaType(f"the file is not a recognised image; send {ACCEPTED_TEXT}")
 
 
+@metrics.timed("decode")
 def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """Decode `data` to a BGR uint8 array, upright (EXIF orientation applied)."""
     max_bytes, max_pixels = limits.max_bytes, limits.max_pixels

@@ -19,7 +19,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +37,9 @@ from likeness.store import events as events_store
 from likeness.store import people as people_store
 from likeness.store.clusters import Scope
 from likeness.store.models import Cluster, Person, PhotoFace, Track, Video
+
+if TYPE_CHECKING:
+    from likeness.services.notifications import Notifier
 
 # A track is already many detections of one face: two tracks make a video cluster, where
 # photos need three faces (Immich's minimum too).
@@ -131,11 +134,12 @@ class ClusterService:
     photo_params: ClusterParams = field(default_factory=ClusterParams)
     track_params: ClusterParams = TRACK_PARAMS
     queue: ClusterQueue | None = field(default=None, compare=False)
+    notifier: Notifier | None = field(default=None, compare=False)  # of namings
 
     @classmethod
-    def from_settings(cls, settings: Settings, queue: ClusterQueue | None = None
-                      ) -> ClusterService:
-        return cls(QualityGate.from_settings(settings), queue=queue)
+    def from_settings(cls, settings: Settings, queue: ClusterQueue | None = None,
+                      notifier: Notifier | None = None) -> ClusterService:
+        return cls(QualityGate.from_settings(settings), queue=queue, notifier=notifier)
 
     # ------------------------------------------------------------ clustering
 
@@ -316,6 +320,12 @@ class ClusterService:
         videos = _tag_tracks(session, person.id, members, cluster) \
             if cluster.event_id is None else []
         cluster.status, cluster.person_id = ClusterStatus.NAMED, person.id
+        if self.notifier is not None:
+            self.notifier.publish(session, "cluster.named", {
+                "cluster_id": cluster_id, "event_id": cluster.event_id,
+                "person": {"id": person.id, "name": person.name},
+                "created": name is not None, "enrolled": enrolled, "videos": videos},
+                topic=(person.name,))
         session.commit()
         return Named(cluster_id, person.id, person.name, name is not None, enrolled, refused,
                      videos)

@@ -47,6 +47,7 @@ from likeness.store.models import ReviewItem, Track, Video, VideoTag
 if TYPE_CHECKING:
     from likeness.engine import Face, FaceEngine
     from likeness.services.clusters import ClusterQueue
+    from likeness.services.notifications import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +125,14 @@ class VideoRecords:
     default_fps: float = 1.0
     min_face_size: float = 48  # to add a track's face to the gallery
     queue: ScanQueue | None = field(default=None, compare=False)
+    notifier: Notifier | None = field(default=None, compare=False)  # of tags by review
 
     @classmethod
-    def from_settings(cls, settings: Settings, queue: ScanQueue | None = None
-                      ) -> VideoRecords:
+    def from_settings(cls, settings: Settings, queue: ScanQueue | None = None,
+                      notifier: Notifier | None = None) -> VideoRecords:
         return cls(settings.data_dir.expanduser() / "videos",
                    int(settings.max_video_mb * 1e6), settings.allow_server_paths,
-                   settings.video_fps, settings.enroll_min_face_size, queue)
+                   settings.video_fps, settings.enroll_min_face_size, queue, notifier)
 
     # ------------------------------------------------------------ registration
 
@@ -292,6 +294,8 @@ class VideoRecords:
                   [(track.first_ms, track.last_ms, item.similarity)], 0, TagSource.REVIEW)
         if face is not None:
             people_store.add_face(session, {**face, "person_id": item.person_id})
+        if self.notifier is not None:
+            announce_tags(session, self.notifier, track.video_id, [item.person_id])
         session.commit()
         return self.detail(session, track.video_id)
 
@@ -401,12 +405,14 @@ class VideoService:
     engine: FaceEngine
     thresholds: Thresholds  # match = auto-tag; review
     clusters: ClusterQueue | None = field(default=None, compare=False)  # of unknown tracks
+    notifier: Notifier | None = field(default=None, compare=False)  # of tags and reviews
 
     @classmethod
     def from_settings(cls, engine: FaceEngine, settings: Settings,
-                      clusters: ClusterQueue | None = None) -> VideoService:
+                      clusters: ClusterQueue | None = None,
+                      notifier: Notifier | None = None) -> VideoService:
         return cls(engine, Thresholds.resolve(engine.thresholds, settings.match_threshold,
-                                              settings.review_threshold), clusters)
+                                              settings.review_threshold), clusters, notifier)
 
     # ------------------------------------------------------------ scanning
 
@@ -501,6 +507,35 @@ class VideoService:
         store.replace_scan(session, video_id, self.engine.model_name, new_tracks)
         for person_id, spans in tag_spans.items():
             tag_video(session, video_id, person_id, spans, gap, TagSource.SCAN)
+        if self.notifier is not None:
+            announce_tags(session, self.notifier, video_id, list(tag_spans))
+            announce_reviews(session, self.notifier, video_id, len(new_tracks))
+
+
+def announce_tags(session: Session, notifier: Notifier, video_id: int,
+                  person_ids: list[int]) -> None:
+    """Publish "video.tagged" for each of these people's tags of the video."""
+    video = store.get_video(session, video_id)
+    for tag, name in store.tags_of_video(session, video_id):
+        if tag.person_id in person_ids:
+            notifier.publish(session, "video.tagged", {
+                "video": {"id": video.id, "source": video.source},
+                "person": {"id": tag.person_id, "name": name},
+                "confidence": tag.confidence, "segments": tag.segments,
+                "source": tag.source}, topic=(str(video.id), name))
+
+
+def announce_reviews(session: Session, notifier: Notifier, video_id: int, most: int) -> None:
+    """Publish "review.created" for each pending review item of the video (a scan's)."""
+    video = store.get_video(session, video_id)
+    items, _ = store.review_queue(session, status=ReviewStatus.PENDING, video_id=video_id,
+                                  limit=max(1, most), offset=0)
+    for item, track, name in items:
+        notifier.publish(session, "review.created", {
+            "review_item_id": item.id, "video": {"id": video.id, "source": video.source},
+            "track_id": track.id, "first_ms": track.first_ms, "last_ms": track.last_ms,
+            "person": {"id": item.person_id, "name": name},
+            "similarity": item.similarity}, topic=(str(video.id), name))
 
 
 def _expected_samples(duration_ms: int, options: ScanOptions) -> int | None:

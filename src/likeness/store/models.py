@@ -394,3 +394,14 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))  # the operation, e.g. delete_person
     target: Mapped[str | None] = mapped_column(String(300))  # e.g. "person_id=4"
     status: Mapped[int] = mapped_column(Integer)
+
+
+class ServerSecret(Base):
+    """A random key of the server's (the webhooks' signing key), shared by its processes."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())

@@ -15,6 +15,7 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from likeness import metrics
 from likeness.errors import Conflict, NotFound
 from likeness.store.bulk import copy_rows
 from likeness.store.models import EMBEDDING_DIMENSION, FaceRecord, Person
@@ -218,6 +219,7 @@ def _search_statement(shard: int, shards: int) -> TextClause:
     return text(_SEARCH.format(shard=where))
 
 
+@metrics.timed("search")
 def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k: int,
                   ef_search: int | None = None) -> list[Candidate]:
     """The `top_k` people whose best face is most similar to `embedding`, best first.
