@@ -175,7 +175,10 @@ class ClusterService:
         ids += formed
         placed = labels >= 0
         store.set_members(session, scope, new.ids[placed], [ids[i] for i in labels[placed]])
-        self._save(session, scope, ids, _totals(existing, new, labels))
+        totals = _totals(existing, new, labels)
+        changed = np.unique(labels[placed])  # only the clusters that took faces
+        store.save_totals(session, [ids[i] for i in changed], totals.sums[changed],
+                          totals.weights[changed], totals.sizes[changed])
         session.commit()
         return Updated(len(new.ids), int(np.sum(placed & (labels < len(clusters)))),
                        len(formed), sum(c.size for c in clusters) + int(placed.sum()))

@@ -12,10 +12,11 @@ import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    and_,
     delete,
     func,
-    insert,
     literal,
+    not_,
     select,
     text,
     update,
@@ -122,8 +123,7 @@ def detach_departed(session: Session, scope: Scope) -> set[int]:
     review or enrollment); the clusters they left."""
     table = scope.faces
     live = select(Cluster.id).where(*scope.clusters(), Cluster.status.in_(LIVE))
-    pool = select(table.id).where(*scope.pool())
-    session.execute(update(table).where(table.cluster_id.in_(live), table.id.not_in(pool))
+    session.execute(update(table).where(table.cluster_id.in_(live), not_(and_(*scope.pool())))
                     .values(cluster_id=None))
     return set(stale_clusters(session, scope))
 
@@ -132,12 +132,11 @@ def stale_clusters(session: Session, scope: Scope) -> list[int]:
     """Live clusters whose stored size is not their faces' count (faces left them: a
     rescan replaced the tracks, a track was tagged)."""
     table = scope.faces
-    counts = (select(table.cluster_id, func.count().label("faces"))
-              .where(table.cluster_id.is_not(None)).group_by(table.cluster_id).subquery())
-    return list(session.scalars(
-        select(Cluster.id).outerjoin(counts, counts.c.cluster_id == Cluster.id)
-        .where(*scope.clusters(), Cluster.status.in_(LIVE),
-               func.coalesce(counts.c.faces, 0) != Cluster.size)))
+    # One index count per cluster: a join over the whole table, planned on stale
+    # statistics, took minutes at 100k faces (bench/cluster.py --tables database).
+    faces = select(func.count()).where(table.cluster_id == Cluster.id).scalar_subquery()
+    return list(session.scalars(select(Cluster.id).where(
+        *scope.clusters(), Cluster.status.in_(LIVE), faces != Cluster.size)))
 
 
 def exclusions(session: Session, scope: Scope) -> list[tuple[int, int]]:
@@ -178,11 +177,12 @@ def create_clusters(session: Session, scope: Scope, count: int) -> list[int]:
     if count <= 0:
         return []
     assert scope.model is not None, "clusters are made for one model"
-    zero = np.zeros(EMBEDDING_DIMENSION, np.float32)
-    return list(session.scalars(
-        insert(Cluster).returning(Cluster.id, sort_by_parameter_order=True),
-        [{"event_id": scope.event_id, "model": scope.model, "weighted_sum": zero}
-         for _ in range(count)]))
+    return list(session.scalars(text("""
+        INSERT INTO clusters (event_id, model, weighted_sum)
+        SELECT :event, :model, CAST(:zero AS vector) FROM generate_series(1, :count)
+        RETURNING id"""), {
+        "event": scope.event_id, "model": scope.model, "count": count,
+        "zero": np.zeros(EMBEDDING_DIMENSION, np.float32)}))
 
 
 def save_totals(session: Session, ids: Sequence[int], sums: np.ndarray,
@@ -206,11 +206,13 @@ def set_members(session: Session, scope: Scope, face_ids: Sequence[int] | np.nda
     if not len(face_ids):
         return
     table = scope.faces.__tablename__
+    # Unchanged rows are left alone: an update rewrites the whole row and its vector
+    # index entries (2-3 ms a face at 100k).
     session.execute(text(f"""
         UPDATE {table} SET cluster_id = t.cluster_id
         FROM unnest(CAST(:faces AS bigint[]), CAST(:clusters AS bigint[]))
              AS t(id, cluster_id)
-        WHERE {table}.id = t.id"""), {
+        WHERE {table}.id = t.id AND {table}.cluster_id IS DISTINCT FROM t.cluster_id"""), {
         "faces": [int(f) for f in face_ids],
         "clusters": [None if c is None else int(c) for c in cluster_ids]})
 
