@@ -5,6 +5,8 @@ surrogate), and JSON objects whose keys and strings obey the same rule."""
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandler
@@ -111,3 +113,14 @@ def _not_a_boolean(value: Any) -> Any:
 # after it, pydantic leaves them out of the JSON Schema.)
 BigId = Annotated[int, Field(ge=1, le=MAX_BIGINT), BeforeValidator(_not_a_boolean)]
 Days = Annotated[float, Field(gt=0, le=3650), BeforeValidator(_not_a_boolean)]
+
+
+def _iso_only(value: Any) -> Any:
+    """A date-time as ISO 8601 text only: pydantic would also take a number of seconds
+    since 1970, which the schema (format date-time) does not allow."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value):
+        raise ValueError("give an ISO 8601 date-time, e.g. 2026-11-24T10:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -19,7 +18,7 @@ from likeness.api.schemas import (
     StreamPage,
     page_of,
 )
-from likeness.api.validation import MAX_BIGINT
+from likeness.api.validation import MAX_BIGINT, IsoDateTime
 from likeness.enums import Decision
 
 router = APIRouter(tags=["streams"], responses=COMMON)
@@ -72,7 +71,7 @@ def list_sightings(
                                            description="Only this person's")] = None,
     decision: Annotated[Decision | None, Query(description="match, review or unknown")]
     = None,
-    since: Annotated[datetime | None, Query(description=(
+    since: Annotated[IsoDateTime | None, Query(description=(
         "Only those seen at or after this time (ISO 8601; without a zone: UTC)"))] = None,
     limit: Limit = 50, offset: Offset = 0,
 ) -> SightingPage:

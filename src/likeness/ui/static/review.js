@@ -30,13 +30,18 @@ const review = {
 
   // After a decision: the next pending item after the decided one, else the one before.
   resume() {
+    // The count left: the total the page was drawn with, less the items decided since
+    // (recounted each time, whatever order htmx's swaps settle in).
+    const count = document.querySelector("#review-total [data-count]");
+    if (count) {
+      const decidedNow = document.querySelectorAll(".review-item.decided").length;
+      count.textContent = String(Math.max(0, Number(count.dataset.total) - decidedNow));
+    }
     const decided = this.after && document.getElementById(this.after);
     this.after = null;
     if (this.current()) return;  // not decided (refused, say): it stays current
     let item = null;
     if (decided) {
-      const count = document.querySelector("#review-total [data-count]");
-      if (count) count.textContent = String(Math.max(0, Number(count.textContent) - 1));
       for (let el = decided.nextElementSibling; el && !item; el = el.nextElementSibling) {
         if (el.matches("[data-item]")) item = el;
       }
