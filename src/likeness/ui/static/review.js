@@ -38,8 +38,10 @@ const review = {
       count.textContent = String(Math.max(0, Number(count.dataset.total) - decidedNow));
     }
     const decided = this.after && document.getElementById(this.after);
+    // Not decided yet (another swap settled first) or refused: it stays current, and
+    // the decision's own swap resumes from it.
+    if (this.current()) return;
     this.after = null;
-    if (this.current()) return;  // not decided (refused, say): it stays current
     let item = null;
     if (decided) {
       for (let el = decided.nextElementSibling; el && !item; el = el.nextElementSibling) {
