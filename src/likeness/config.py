@@ -116,6 +116,25 @@ class Settings(BaseSettings):
         35, ge=1, le=32768, validation_alias=_env("LIKENESS_IVFFLAT_PROBES"),
         description="IVFFlat cells scanned per search and shard, for galleries indexed with "
                     "IVFFlat (`likeness db reindex`): recall against speed.")
+    vector_backend: Literal["pgvector", "milvus"] = Field(
+        "pgvector", validation_alias=_env("LIKENESS_VECTOR_BACKEND"),
+        description="Which index answers vector searches: pgvector (in PostgreSQL) or "
+                    "milvus. PostgreSQL keeps every embedding either way; Milvus is an index "
+                    "fed from it (see docs/scaling.md).")
+    milvus_uri: str | None = Field(
+        None, validation_alias=_env("LIKENESS_MILVUS_URI"),
+        description="Milvus server (http://host:19530) or a file path, which runs "
+                    "milvus-lite in-process; default with the milvus backend: "
+                    "data_dir/milvus.db.")
+    milvus_token: str | None = Field(
+        None, validation_alias=_env("LIKENESS_MILVUS_TOKEN"),
+        description="Milvus credentials (user:password or an API key), if the server "
+                    "needs them.")
+    milvus_collection_prefix: str = Field(
+        "likeness", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,30}$",
+        validation_alias=_env("LIKENESS_MILVUS_COLLECTION_PREFIX"),
+        description="Prefix of the Milvus collections' names (several deployments can "
+                    "share one Milvus).")
     video_fps: float = Field(1.0, gt=0, le=60, validation_alias=_env("LIKENESS_VIDEO_FPS"),
                              description="Frames sampled per second of video.")
     max_video_mb: float = Field(4096, gt=0, validation_alias=_env("LIKENESS_MAX_VIDEO_MB"),
