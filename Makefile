@@ -11,7 +11,7 @@ REFERENCE := insightface==2.1
 # typer<0.28 and works with the CLI's 0.29; what it needs is in the dev extra.
 CLIENT_GENERATOR := openapi-python-client==0.29.1
 
-.PHONY: serve test bench proto clean
+.PHONY: serve test bench proto verify-image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(VENV)/.dev
 proto: $(VENV)/.dev
 	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --grpc_python_out=src \
 		--pyi_out=src src/likeness/rpc/likeness.proto
+
+# The Dockerfile's steps in a Debian bookworm chroot, then the service started and used in
+# it (docs/deployment.md#containers). Needs root, debootstrap (installed if missing) and
+# network; minutes. Not part of `make test` (LIKENESS_VERIFY_IMAGE=1 adds it there).
+verify-image:
+	deploy/verify-image.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info
