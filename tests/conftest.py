@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,7 +139,7 @@ def s3_endpoint() -> Iterator[str]:
 def s3_settings(settings: Settings, s3_endpoint: str, request: pytest.FixtureRequest
                 ) -> Settings:
     """Settings that put objects in a fresh bucket of the S3 server."""
-    bucket = "likeness-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    bucket = "likeness-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     return settings.model_copy(update={
         "storage": "s3", "s3_endpoint_url": s3_endpoint, "s3_bucket": bucket,
         "s3_access_key_id": "test", "s3_secret_access_key": "test",

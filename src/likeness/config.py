@@ -254,6 +254,12 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def work_dir(self) -> Path:
+        """This process's scratch space: uploads being received, downloads being
+        scanned. Never shared between machines."""
+        return self.data_dir.expanduser() / "tmp"
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 

@@ -48,6 +48,14 @@ class ClusterStatus(StrEnum):
     NAMED = "named"  # its faces belong to a person now
 
 
+class ClusterScope(StrEnum):
+    """Which clustering a cluster belongs to; clusterings never mix."""
+
+    VIDEOS = "videos"  # the unknown tracks of every scanned video
+    EVENT = "event"  # the photo faces of one event
+    CAMERAS = "cameras"  # the unknown sightings of every camera stream
+
+
 class StreamStatus(StrEnum):
     STARTING = "starting"
     UP = "up"  # frames arriving
@@ -96,6 +104,7 @@ CHECKED_COLUMNS: dict[str, type[StrEnum]] = {
     "video_tags.source": TagSource,
     "photos.source": PhotoSource,
     "clusters.status": ClusterStatus,
+    "clusters.scope": ClusterScope,
     "streams.status": StreamStatus,
     "sightings.decision": Decision,
     "webhook_deliveries.status": DeliveryStatus,

@@ -1,6 +1,7 @@
 """Clusters over HTTP with the app's own worker: a scan's unknown tracks and an event's
-photos are clustered by queued jobs; a cluster is named once, merged, hidden, a face taken
-out; errors are 4xx with a message."""
+photos are clustered by queued jobs, as are the cameras' unknown sightings (listed with
+scope=cameras); a cluster is named once, merged, hidden, a face taken out; errors are 4xx
+with a message."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from sqlalchemy import text
 from likeness.api import create_app
 from likeness.config import Settings
 from likeness.engine import FaceEngine
+from likeness.services.streams import StreamRecords
 from likeness.store import Database
 from tests.conftest import AUTH, DATA, data_file
+from tests.services.test_sighting_clusters import STRANGERS, photo_sightings
 
 DEV = DATA / "celeba_dev"
 IDENTITIES = sorted(p.name for p in DEV.iterdir() if p.is_dir())[:4]
@@ -134,3 +137,34 @@ def test_cluster_errors_are_clear(api: TestClient, db: Database) -> None:
     assert api.post("/events/99/clusters").status_code == 404
     assert api.get("/clusters", params={"status": "lost"}).status_code == 422
     assert api.get("/clusters", headers={"X-API-Key": ""}).status_code == 401
+
+
+def test_the_cameras_clusters_are_listed_with_their_scope(
+        api: TestClient, db: Database, engine: FaceEngine) -> None:
+    """Unknown sightings (of CelebA photos, as a stream records them) clustered by a job
+    queued over HTTP, listed with scope=cameras and never among the videos' clusters."""
+    with db.session() as session:  # no job: no worker tries to read it
+        stream_id = StreamRecords().add(session, "Gate", "rtsp://127.0.0.1:9/x").stream.id
+        first = photo_sightings(session, engine, stream_id, STRANGERS[0], 4)
+        photo_sightings(session, engine, stream_id, STRANGERS[1], 4)
+
+    queued = api.post("/clusters", params={"scope": "cameras"})
+    assert queued.status_code == 202 and queued.json()["job_id"]
+    page = eventually(lambda: (p := api.get("/clusters", params={"scope": "cameras"}).json())[
+        "total"] == 2 and p)
+    assert api.get("/clusters").json()["total"] == 0  # videos: the default scope
+    for cluster in page["items"]:
+        assert cluster["scope"] == "cameras" and cluster["videos"] == []
+        assert [(c["stream_id"], c["stream"]) for c in cluster["cameras"]] == [
+            (stream_id, "Gate")]
+    target = next(c for c in page["items"] if set(c["faces"]) <= set(first))
+    faces = api.get(f"/clusters/{target['id']}/faces").json()["items"]
+    assert all(f["stream"] == "Gate" and f["first_seen_at"] for f in faces)
+    named = api.post(f"/clusters/{target['id']}/name", json={"name": "Gate regular"}).json()
+    assert named["sightings"] == target["size"] and named["enrolled"] >= 1
+    sightings = api.get("/sightings", params={"person_id": named["person_id"]}).json()
+    assert sightings["total"] == target["size"]
+    assert {s["decision"] for s in sightings["items"]} == {"match"}
+
+    assert api.get("/clusters", params={"scope": "event"}).status_code == 422
+    assert api.post("/clusters", params={"scope": "all"}).status_code == 422

@@ -1,7 +1,8 @@
 """Camera streams over HTTP, run by the app's own worker (as `likeness serve` runs it):
 a real RTSP camera on loopback (tests/services/test_streams.py), Lin-Manuel Miranda
 enrolled and sighted, a drop and a reconnection, the app restarted under a running stream,
-and the stream deleted."""
+and the stream deleted; with nobody enrolled, his unknown sightings clustered by the worker
+and named."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -23,8 +25,10 @@ from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.enums import StreamStatus
 from likeness.jobs.queue import JobQueue
+from likeness.media import decode_image
 from likeness.services.streams import StreamRecords
 from likeness.store import Database
+from likeness.store.models import Cluster
 from tests.conftest import AUTH, DATA
 from tests.services.test_streams import Camera, camera_clip
 
@@ -193,3 +197,57 @@ def test_a_worker_killed_mid_stream_hands_it_to_another(db: Database, settings: 
     finally:
         if first.poll() is None:
             first.kill()
+
+
+def test_unknown_sightings_are_clustered_and_named_over_http(
+        serve: Callable[[], TestClient], db: Database, engine: FaceEngine,
+        camera: Camera) -> None:
+    """Nobody enrolled: the worker clusters the camera's unknown sightings as their faces
+    leave; Lin-Manuel Miranda's cluster is named over HTTP, his sightings become his, and
+    the camera recognises him on the clip's next loop."""
+    photo = next((DATA / "faces" / "lin_manuel_miranda").iterdir()).read_bytes()
+    lin = engine.analyze(decode_image(photo))[0].require_embedding()
+
+    def lin_cluster(api: TestClient) -> dict | None:
+        """The cameras' cluster most like his photo, once one is like it."""
+        with db.session() as session:
+            likeness = {c.id: float(np.asarray(c.weighted_sum) @ lin
+                                    / np.linalg.norm(np.asarray(c.weighted_sum)))
+                        for c in session.query(Cluster).filter(Cluster.size > 0)}
+        best = max(likeness, key=likeness.__getitem__, default=None)
+        if best is None or likeness[best] < 0.4:
+            return None
+        cluster = api.get(f"/clusters/{best}").json()
+        return cluster if cluster["size"] >= 2 else None
+
+    with serve() as api:
+        stream_id = api.post("/streams", json={"name": "Porch", "url": camera.url,
+                                               "fps": 4}).json()["id"]
+        cluster = wait_for("his cluster", lambda: lin_cluster(api), 90)
+        assert cluster["scope"] == "cameras" and cluster["event_id"] is None
+        assert [c["stream"] for c in cluster["cameras"]] == ["Porch"]
+        assert cluster["cameras"][0]["sightings"] == cluster["size"]
+        listed = api.get("/clusters", params={"scope": "cameras"}).json()["items"]
+        assert cluster["id"] in [c["id"] for c in listed]
+        assert api.get("/clusters").json()["total"] == 0  # the videos' list: none of these
+        faces = api.get(f"/clusters/{cluster['id']}/faces").json()["items"]
+        assert {f["stream_id"] for f in faces} == {stream_id}
+        assert all(f["first_seen_at"] and f["video_id"] is None for f in faces)
+
+        named = api.post(f"/clusters/{cluster['id']}/name",
+                         json={"name": "Lin-Manuel Miranda"})
+        assert named.status_code == 200, named.text
+        body = named.json()
+        assert body["created"] and body["enrolled"] >= 1 and body["videos"] == []
+        assert body["sightings"] >= cluster["size"]
+        his = api.get("/sightings", params={"person_id": body["person_id"]}).json()["items"]
+        relabelled = {s["id"] for s in his}
+        assert {f["id"] for f in faces} <= relabelled
+        assert all(s["decision"] == "match" and s["name"] == "Lin-Manuel Miranda"
+                   for s in his)
+        # The clip loops: next time he comes, the camera knows him.
+        wait_for("recognised live", lambda: [
+            s for s in api.get("/sightings", params={"person_id": body["person_id"],
+                                                      "decision": "match"}).json()["items"]
+            if s["id"] not in relabelled], 45)
+        assert api.delete(f"/streams/{stream_id}").status_code == 204

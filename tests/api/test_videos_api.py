@@ -94,3 +94,50 @@ def test_bad_videos_are_refused(api: TestClient) -> None:
     assert response.status_code == 403  # server paths are off by default
     assert api.post("/videos").status_code == 400
     assert api.get("/videos").json()["total"] == 0  # nothing half-registered
+
+
+def test_an_upload_kept_in_s3_is_scanned_played_and_deleted(
+        s3_settings: Settings, engine: FaceEngine, db: Database) -> None:
+    """With S3 storage the upload goes to the bucket (no local copy), the worker scans a
+    download of it in its own scratch space and removes it, the player reads byte ranges
+    of the object, and deleting the video deletes the object."""
+    import boto3
+
+    from likeness.enums import Role
+    from likeness.services.access import AccessService
+
+    settings = s3_settings.model_copy(update={"worker_in_serve": True})
+    bucket = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    with TestClient(create_app(settings, engine=engine, database=db), headers=AUTH) as api:
+        queued = upload(api)
+        video = wait_done(api, queued["video"]["id"])
+        assert video["status"] == "done" and video["tracks"]["unknown"] >= 1
+        with db.engine.connect() as connection:
+            path, location = connection.execute(text(
+                "SELECT path, location FROM videos WHERE id = :id"), {"id": video["id"]}).one()
+        key = location.removeprefix(f"s3://{settings.s3_bucket}/")
+        assert path is None and key.startswith("videos/") and key.endswith(".mp4")
+        size = data_file(CLIP).stat().st_size
+        assert bucket.head_object(Bucket=settings.s3_bucket, Key=key)["ContentLength"] == size
+        assert not list(settings.work_dir.glob("**/*.mp4"))  # no upload or download left
+
+        with db.session() as session:
+            AccessService().add_user(session, "viewer", "a long password 123", Role.VIEWER)
+        signed_in = api.post("/ui/login", data={"username": "viewer",
+                                                "password": "a long password 123"},
+                             follow_redirects=False)
+        assert signed_in.status_code == 303, signed_in.text
+        player = f"/ui/videos/{video['id']}/file"
+        whole = api.get(player, headers={"X-API-Key": ""})
+        assert whole.status_code == 200 and whole.content == data_file(CLIP).read_bytes()
+        part = api.get(player, headers={"range": "bytes=100-199", "X-API-Key": ""})
+        assert part.status_code == 206 and part.content == whole.content[100:200]
+        assert part.headers["content-range"] == f"bytes 100-199/{size}"
+        tail = api.get(player, headers={"range": "bytes=-10", "X-API-Key": ""})
+        assert tail.status_code == 206 and tail.content == whole.content[-10:]
+        beyond = api.get(player, headers={"range": f"bytes={size}-", "X-API-Key": ""})
+        assert beyond.status_code == 416
+
+        assert api.delete(f"/videos/{video['id']}").status_code == 204
+        assert bucket.list_objects_v2(Bucket=settings.s3_bucket).get("KeyCount", 0) == 0

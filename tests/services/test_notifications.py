@@ -368,9 +368,9 @@ def test_review_items_and_named_clusters_are_published(
     [delivery] = deliveries(session)
     assert delivery.event == "cluster.named"
     assert delivery.payload["data"] == {
-        "cluster_id": biggest.id, "event_id": None,
+        "cluster_id": biggest.id, "scope": "videos", "event_id": None,
         "person": {"id": named.person_id, "name": "Somebody"}, "created": True,
-        "enrolled": named.enrolled, "videos": [video.id]}
+        "enrolled": named.enrolled, "videos": [video.id], "sightings": 0}
 
     # No match but a wide review band: every track like him is proposed, and told.
     strict = VideoService(engine, Thresholds(match=0.99, review=0.2),
@@ -393,6 +393,32 @@ def test_review_items_and_named_clusters_are_published(
     tagged = [d.payload["data"] for d in deliveries(session) if d.event == "video.tagged"]
     assert len(tagged) == 1 and tagged[0]["source"] == "review"
     assert tagged[0]["person"] == {"id": named.person_id, "name": "Somebody"}
+
+
+def test_retro_matching_after_an_enrollment_is_published(
+        session: Session, db: Database, engine: FaceEngine, settings: Settings,
+        notifications: NotificationService) -> None:
+    """A person enrolled after the scan is found in the stored tracks: the tag (source
+    retro) and each new review item are told, once, as for a scan."""
+    notifications.create_webhook(session, "http://127.0.0.1:9/", list(EVENTS),
+                                 allow_private=True)
+    video, _ = VideoRecords.register(session, data_file(CLIP), "hamilton", ScanOptions())
+    VideoService.from_settings(engine, settings).scan(db.sessions, video.id)
+    assert deliveries(session) == []
+    people = PeopleService.from_settings(engine, settings, notifications)
+    lin = enroll(session, people, "Lin-Manuel Miranda", "lin_manuel_miranda")
+    published = [d.payload["data"] for d in deliveries(session)]
+    tagged = [d for d in published if "confidence" in d]
+    assert [(t["person"]["id"], t["source"], t["video"]["id"]) for t in tagged] == [
+        (lin, "retro", video.id)]
+    proposed = session.execute(text(
+        "SELECT r.id FROM review_items r JOIN tracks t ON t.id = r.track_id "
+        "WHERE t.video_id = :v ORDER BY r.id"), {"v": video.id}).scalars().all()
+    assert sorted(d["review_item_id"] for d in published if "review_item_id" in d
+                  ) == list(proposed)
+    photos = sorted((DATA / "faces" / "lin_manuel_miranda").glob("*"))
+    people.enroll(session, lin, [Upload(p.name, p.read_bytes()) for p in photos])
+    assert len(deliveries(session)) == len(published)  # the same faces: nothing new
 
 
 # ---------------------------------------------------------------- MQTT

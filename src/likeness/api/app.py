@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
             if settings.watch_dir is not None:
                 watch_dir = settings.watch_dir
                 supervisor.start("watcher", lambda: FolderWatcher(
-                    watch_dir, app.state.database, app.state.jobs, settings))
+                    watch_dir, app.state.database, app.state.jobs, settings, storage))
             if settings.grpc_port is not None:
                 port = settings.grpc_port
                 supervisor.start("grpc", lambda: GrpcServer(

@@ -36,7 +36,8 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def get_people(request: Request) -> PeopleService:
-    return PeopleService.from_settings(get_engine(request), request.app.state.settings)
+    return PeopleService.from_settings(get_engine(request), request.app.state.settings,
+                                       get_notifications(request))
 
 
 def get_events(request: Request) -> EventService:
@@ -55,7 +56,7 @@ def get_notifications(request: Request) -> NotificationService:
 
 def get_video_records(request: Request) -> VideoRecords:
     return VideoRecords.from_settings(request.app.state.settings, request.app.state.jobs,
-                                      get_notifications(request))
+                                      get_notifications(request), request.app.state.storage)
 
 
 def get_clusters(request: Request) -> ClusterService:

@@ -10,6 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from likeness.api.validation import BigId, Days, Metadata, Text
 from likeness.enums import (
+    ClusterScope,
     ClusterStatus,
     Decision,
     PhotoSource,
@@ -465,25 +466,43 @@ class ClusterVideoOut(BaseModel):
     tracks: int
 
 
+class ClusterCameraOut(BaseModel):
+    stream_id: int
+    stream: str = Field(description="The stream's name")
+    first_seen_at: datetime = Field(description="The cluster's first sighting on it")
+    last_seen_at: datetime
+    sightings: int
+
+
 class ClusterOut(BaseModel):
     id: int
-    event_id: int | None = Field(description="null: unknown faces of videos")
+    scope: ClusterScope = Field(description=(
+        "videos: unknown tracks of videos; event: an event's photo faces; cameras: unknown "
+        "sightings of camera streams"))
+    event_id: int | None = Field(description="The event of an event's cluster")
     status: ClusterStatus
-    size: int = Field(description="Faces: tracks of videos, or faces of event photos")
+    size: int = Field(description="Faces: tracks of videos, faces of event photos, or "
+                                  "sightings")
     person_id: int | None = Field(description="The person a named cluster was given")
     faces: list[int] = Field(description="A few of its best faces' ids")
     thumbnail_urls: list[str]
     videos: list[ClusterVideoOut] = Field(description="Where a video cluster appears")
+    cameras: list[ClusterCameraOut] = Field(description="Where a camera cluster was seen")
 
     @classmethod
     def of(cls, cluster: ClusterSummary) -> ClusterOut:
-        return cls(id=cluster.id, event_id=cluster.event_id, status=cluster.status,
-                   size=cluster.size, person_id=cluster.person_id, faces=cluster.faces,
+        return cls(id=cluster.id, scope=cluster.scope, event_id=cluster.event_id,
+                   status=cluster.status, size=cluster.size, person_id=cluster.person_id,
+                   faces=cluster.faces,
                    thumbnail_urls=[f"/clusters/{cluster.id}/faces/{face}/thumbnail"
                                    for face in cluster.faces],
                    videos=[ClusterVideoOut(video_id=v.video_id, source=v.source,
                                            first_ms=v.first_ms, last_ms=v.last_ms,
-                                           tracks=v.tracks) for v in cluster.videos])
+                                           tracks=v.tracks) for v in cluster.videos],
+                   cameras=[ClusterCameraOut(stream_id=c.stream_id, stream=c.stream,
+                                             first_seen_at=c.first_seen_at,
+                                             last_seen_at=c.last_seen_at,
+                                             sightings=c.sightings) for c in cluster.cameras])
 
 
 class ClusterPage(BaseModel):
@@ -494,7 +513,8 @@ class ClusterPage(BaseModel):
 
 
 class ClusterFaceOut(BaseModel):
-    id: int = Field(description="A track's id (videos) or a photo face's id (events)")
+    id: int = Field(description="A track's id (videos), a photo face's id (events) or a "
+                                "sighting's id (cameras)")
     weight: float = Field(description="Its quality weight, 0-1: size, sharpness, pose")
     thumbnail_url: str
     video_id: int | None = None
@@ -503,13 +523,19 @@ class ClusterFaceOut(BaseModel):
     photo: int | None = Field(None, description="Likeness's id of the event photo")
     photo_id: str | None = Field(None, description="The caller's id of the event photo")
     bbox: list[float] | None = Field(None, description="The face in its photo")
+    stream_id: int | None = Field(None, description="The stream a sighting was on")
+    stream: str | None = Field(None, description="That stream's name")
+    first_seen_at: datetime | None = Field(None, description="A sighting's first frame")
+    last_seen_at: datetime | None = None
 
     @classmethod
     def of(cls, cluster_id: int, face: ClusterFace) -> ClusterFaceOut:
         return cls(id=face.id, weight=round(face.weight, 3),
                    thumbnail_url=f"/clusters/{cluster_id}/faces/{face.id}/thumbnail",
                    video_id=face.video_id, first_ms=face.first_ms, last_ms=face.last_ms,
-                   photo=face.photo_id, photo_id=face.photo_key, bbox=face.bbox)
+                   photo=face.photo_id, photo_id=face.photo_key, bbox=face.bbox,
+                   stream_id=face.stream_id, stream=face.stream,
+                   first_seen_at=face.first_seen_at, last_seen_at=face.last_seen_at)
 
 
 class ClusterFacePage(BaseModel):
@@ -559,12 +585,13 @@ class NamedOut(BaseModel):
     enrolled: int = Field(description="Faces added to the person's gallery")
     refused: int = Field(description="Best faces below the enrollment gates, skipped")
     videos: list[int] = Field(description="Videos tagged with the person")
+    sightings: int = Field(0, description="Camera sightings relabelled as the person")
 
     @classmethod
     def of(cls, named: Named) -> NamedOut:
         return cls(cluster_id=named.cluster_id, person_id=named.person_id, name=named.name,
                    created=named.created, enrolled=named.enrolled, refused=named.refused,
-                   videos=named.videos)
+                   videos=named.videos, sightings=named.sightings)
 
 
 class ClusterMergeIn(BaseModel):

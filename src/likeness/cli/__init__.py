@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from likeness import __version__
-from likeness.cli import access, clusters, events, faces, people, streams, videos
+from likeness.cli import access, clusters, events, faces, people, storage, streams, videos
 
 app = typer.Typer(help="Likeness: self-hosted face recognition.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -18,6 +18,7 @@ events.register(app)
 clusters.register(app)
 access.register(app)
 streams.register(app)
+storage.register(app)
 
 
 @app.callback(invoke_without_command=True)

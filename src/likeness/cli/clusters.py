@@ -4,7 +4,7 @@ on the database directly; only `rebuild` needs to know the model pack (not to lo
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -19,6 +19,9 @@ clusters_app = typer.Typer(help="Unknown faces grouped by person: name each pers
 
 EventOption = Annotated[int | None, typer.Option(
     "--event", help="An event's clusters (default: the unknown faces of videos)")]
+ScopeOption = Annotated[Literal["videos", "cameras"], typer.Option(
+    "--scope", help="videos: unknown faces of videos; cameras: of camera streams "
+                    "(ignored with --event)")]
 ClusterArgument = Annotated[int, typer.Argument(help="Cluster id", min=1)]
 
 
@@ -31,13 +34,17 @@ def _span(ms: int) -> str:
 
 
 def _where(cluster: ClusterSummary) -> str:
-    return ", ".join(f"video {v.video_id} {_span(v.first_ms)}-{_span(v.last_ms)}"
-                     for v in cluster.videos) or "-"
+    videos = [f"video {v.video_id} {_span(v.first_ms)}-{_span(v.last_ms)}"
+              for v in cluster.videos]
+    cameras = [f"{c.stream} {c.first_seen_at:%Y-%m-%d %H:%M}-{c.last_seen_at:%H:%M}"
+               for c in cluster.cameras]
+    return ", ".join(videos + cameras) or "-"
 
 
 @clusters_app.command("list")
 def list_clusters(
     event: EventOption = None,
+    scope: ScopeOption = "videos",
     status: Annotated[ClusterStatus, typer.Option(case_sensitive=False,
                                                   help="open, hidden or named")]
     = ClusterStatus.OPEN,
@@ -54,14 +61,15 @@ def list_clusters(
     settings = load_settings()
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
-        page = ClusterService.from_settings(settings).page(session, event, status=status,
-                                                           limit=limit)
+        page = ClusterService.from_settings(settings).page(
+            session, event, cameras=event is None and scope == "cameras", status=status,
+            limit=limit)
     if as_json:
         print(json.dumps([ClusterOut.of(c).model_dump(mode="json") for c in page.items]))
         return
-    scope = f"event {event}" if event is not None else "videos"
+    clustering = f"event {event}" if event is not None else scope
     table = Table("cluster", "faces", "best faces", "appears in" if event is None else "",
-                  title=f"{page.total} {status} cluster(s) of {scope}")
+                  title=f"{page.total} {status} cluster(s) of {clustering}")
     for cluster in page.items:
         table.add_row(str(cluster.id), str(cluster.size),
                       " ".join(str(face) for face in cluster.faces),
@@ -83,8 +91,13 @@ def cluster_faces(cluster: ClusterArgument,
         page = ClusterService.from_settings(settings).faces(session, cluster, limit=limit)
     table = Table("face", "weight", "where", title=f"cluster {cluster}: {page.total} face(s)")
     for face in page.items:
-        where = f"photo {face.photo_key}" if face.photo_key is not None else \
-            f"video {face.video_id} {_span(face.first_ms or 0)}-{_span(face.last_ms or 0)}"
+        if face.photo_key is not None:
+            where = f"photo {face.photo_key}"
+        elif face.first_seen_at is not None:
+            where = f"{face.stream or 'a deleted stream'} {face.first_seen_at:%Y-%m-%d %H:%M:%S}"
+        else:
+            where = f"video {face.video_id} {_span(face.first_ms or 0)}-" \
+                    f"{_span(face.last_ms or 0)}"
         table.add_row(str(face.id), f"{face.weight:.2f}", where)
     console.print(table)
 
@@ -97,7 +110,7 @@ def name_cluster(
                                                help="An enrolled person's id")] = None,
 ) -> None:
     """Name a cluster: a new person (--name) or an enrolled one (--person). Its best faces
-    are enrolled and its videos tagged."""
+    are enrolled, its videos tagged and its camera sightings relabelled."""
     from likeness.services.clusters import ClusterService
 
     settings = load_settings()
@@ -110,7 +123,9 @@ def name_cluster(
         f"{named.person_id} ({named.name}): {named.enrolled} face(s) enrolled"
         + (f", {named.refused} below the enrollment gates" if named.refused else "")
         + (f"; tagged in video(s) {', '.join(map(str, named.videos))}" if named.videos
-           else ""), highlight=False)
+           else "")
+        + (f"; {named.sightings} sighting(s) relabelled" if named.sightings else ""),
+        highlight=False)
 
 
 @clusters_app.command("merge")
@@ -164,7 +179,7 @@ def remove_face(cluster: ClusterArgument,
 
 
 @clusters_app.command("rebuild")
-def rebuild(event: EventOption = None) -> None:
+def rebuild(event: EventOption = None, scope: ScopeOption = "videos") -> None:
     """Cluster again from scratch, here and now; hidden and named clusters stay."""
     from likeness.engine.packs import resolve_pack
     from likeness.services.clusters import ClusterService
@@ -174,6 +189,7 @@ def rebuild(event: EventOption = None) -> None:
         model = resolve_pack(settings.model, settings.model_dir).name
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
-        done = ClusterService.from_settings(settings).rebuild(session, event, model)
+        done = ClusterService.from_settings(settings).rebuild(
+            session, event, model, cameras=event is None and scope == "cameras")
     console.print(f"{done.faces} face(s) clustered: {done.clustered} in clusters, "
                   f"{done.formed} new cluster(s)", highlight=False)

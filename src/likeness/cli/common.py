@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from likeness.engine import FaceEngine
     from likeness.media import ImageLimits
     from likeness.services.clusters import InlineClustering
+    from likeness.services.notifications import NotificationService
     from likeness.store import Database
 
 T = TypeVar("T")
@@ -74,6 +75,15 @@ def open_database(settings: Settings) -> Iterator[Database]:
         yield database
     finally:
         database.close()
+
+
+def notifier(database: Database, settings: Settings) -> NotificationService:
+    """Webhooks and MQTT for what a command does (a retro-match's tags, a named
+    cluster): deliveries are queued with the change, for the workers to send."""
+    from likeness.jobs.queue import JobQueue
+    from likeness.services.notifications import NotificationService
+
+    return NotificationService.from_settings(settings, JobQueue(database, settings))
 
 
 def inline_clustering(database: Database, settings: Settings, model: str

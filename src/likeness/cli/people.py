@@ -17,6 +17,7 @@ from likeness.cli.common import (
     limits,
     load_engine,
     load_settings,
+    notifier,
     open_database,
     progress_bar,
     read_bytes,
@@ -59,9 +60,10 @@ def enroll(
     from likeness.services.people import FaceChoice, PeopleService, Upload
 
     settings = load_settings()
-    service = PeopleService.from_settings(load_engine(settings), settings)
+    engine = load_engine(settings)
     with open_database(settings) as database, database.session() as session, \
             failing_on_errors():
+        service = PeopleService.from_settings(engine, settings, notifier(database, settings))
         uploads = [Upload(str(p), read_bytes(p)) for p in images]
         enrolled = service.enroll_or_register(session, name, uploads,
                                               FaceChoice(face_index, largest), person_id)
@@ -86,13 +88,14 @@ def enroll_dir(
     from likeness.services.people import FaceChoice, PeopleService
 
     settings = load_settings()
-    service = PeopleService.from_settings(load_engine(settings), settings)
+    engine = load_engine(settings)
     people = calibration.labelled_photos(directory)
     total = sum(len(photos) for photos in people.values())
     table = Table("person", "id", "enrolled", "already stored",
                   Column("rejected", overflow="fold"))
     with open_database(settings) as database, database.session() as session, \
             progress_bar(total) as progress:
+        service = PeopleService.from_settings(engine, settings, notifier(database, settings))
         task = progress.add_task("enrolling", total=total)
         for name, photos in people.items():
             try:

@@ -19,6 +19,7 @@ from likeness.cli.common import (
     inline_clustering,
     load_engine,
     load_settings,
+    notifier,
     open_database,
     progress_bar,
 )
@@ -56,14 +57,16 @@ def scan(
 
     from likeness.api.schemas import VideoPersonOut
     from likeness.services.videos import ScanOptions, VideoRecords, VideoService
+    from likeness.storage import ObjectStorage
 
     settings = load_settings()
     engine = load_engine(settings)
     options = ScanOptions(fps or settings.video_fps, keyframes)
     failures = 0
     with open_database(settings) as database:
-        service = VideoService.from_settings(
-            engine, settings, inline_clustering(database, settings, engine.model_name))
+        service = VideoService.from_settings(  # storage: the content may be an upload's
+            engine, settings, inline_clustering(database, settings, engine.model_name),
+            notifier(database, settings), ObjectStorage.from_settings(settings))
         for path in videos:
             try:
                 with database.session() as session:
@@ -138,12 +141,13 @@ def watch(
     files already scanned (same content) are skipped. Workers do the scans."""
     from likeness.jobs.queue import JobQueue
     from likeness.jobs.watch import FolderWatcher
+    from likeness.storage import ObjectStorage
 
     settings = load_settings()
     configure_logging(settings)
     with open_database(settings) as database, failing_on_errors():
         watcher = FolderWatcher(directory, database, JobQueue(database, settings), settings,
-                                interval)
+                                ObjectStorage.from_settings(settings), interval)
         console.print(f"watching {directory}; Ctrl-C to stop")
         with contextlib.suppress(KeyboardInterrupt):
             while True:

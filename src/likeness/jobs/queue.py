@@ -100,7 +100,8 @@ class JobQueue:
         assert runtime is not None, "tasks run inside a worker"
         service = VideoService.from_settings(
             runtime.engine, runtime.settings, clusters=self,
-            notifier=NotificationService.from_settings(runtime.settings, self))
+            notifier=NotificationService.from_settings(runtime.settings, self),
+            storage=runtime.storage)
         try:
             service.scan(runtime.database.sessions, video_id)
         except LikenessError as exc:  # a bad video: marked failed, not worth a retry
@@ -115,14 +116,15 @@ class JobQueue:
         with runtime.database.session() as session:
             service.complete_url(session, photo_id, last_attempt=last)
 
-    def _cluster_faces(self, event_id: int | None, rebuild: bool = False) -> None:
+    def _cluster_faces(self, event_id: int | None, rebuild: bool = False,
+                       cameras: bool = False) -> None:
         runtime = self._runtime
         assert runtime is not None, "tasks run inside a worker"
         service = ClusterService.from_settings(runtime.settings)
         with runtime.database.session() as session:
             try:
                 (service.rebuild if rebuild else service.update)(
-                    session, event_id, runtime.engine.model_name)
+                    session, event_id, runtime.engine.model_name, cameras=cameras)
             except NotFound:  # the event was deleted meanwhile
                 log.info("clustering of event %s skipped: it is gone", event_id)
 
@@ -144,16 +146,17 @@ class JobQueue:
         """Queue the download and analysis of a photo given by URL; the job's id."""
         return self._defer("ingest_photo_url", PHOTO_QUEUE, photo_id=photo_id)
 
-    def defer_clustering(self, event_id: int | None, rebuild: bool = False) -> int | None:
+    def defer_clustering(self, event_id: int | None, rebuild: bool = False,
+                         cameras: bool = False) -> int | None:
         """Queue a clustering pass (a `rebuild`: from scratch) of the video unknowns
-        (None) or of an event's faces; the job's id, or None when the same pass is
-        already waiting (it will see the new faces too). Passes of one clustering never
-        run at once."""
-        scope = "videos" if event_id is None else f"event-{event_id}"
+        (None), of an event's faces or of the cameras' unknowns; the job's id, or None
+        when the same pass is already waiting (it will see the new faces too). Passes of
+        one clustering never run at once."""
+        scope = "cameras" if cameras else "videos" if event_id is None else f"event-{event_id}"
         try:
             return self._defer("cluster_faces", CLUSTER_QUEUE, lock=f"clusters-{scope}",
                                queueing_lock=f"clusters-{scope}-{rebuild}",
-                               event_id=event_id, rebuild=rebuild)
+                               event_id=event_id, rebuild=rebuild, cameras=cameras)
         except AlreadyEnqueued:
             return None
 
@@ -182,7 +185,7 @@ class JobQueue:
             "tasks run inside a worker"
         service = StreamService.from_settings(
             runtime.engine, runtime.settings,
-            notifier=NotificationService.from_settings(runtime.settings, self))
+            notifier=NotificationService.from_settings(runtime.settings, self), clusters=self)
         stop = threading.Event()
         running = asyncio.get_running_loop().run_in_executor(
             self._stream_threads, service.run, runtime.database.sessions, stream_id, stop)

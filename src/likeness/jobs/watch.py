@@ -11,6 +11,7 @@ from likeness.errors import LikenessError
 from likeness.jobs.queue import JobQueue
 from likeness.media.video import VIDEO_SUFFIXES
 from likeness.services.videos import ScanOptions, VideoRecords
+from likeness.storage import ObjectStorage
 from likeness.store import Database
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,12 @@ class FolderWatcher:
     skipped, so a copy or a rename is not scanned twice."""
 
     def __init__(self, directory: Path, database: Database, jobs: JobQueue,
-                 settings: Settings, interval: float = 2.0) -> None:
+                 settings: Settings, storage: ObjectStorage, interval: float = 2.0) -> None:
         self.directory = directory.expanduser()
         self.database = database
         self.jobs = jobs
         self.options = ScanOptions(settings.video_fps)
+        self.records = VideoRecords.from_settings(settings, jobs, storage=storage)
         self.interval = interval
         self._sizes: dict[Path, tuple[int, int]] = {}
         self._taken: set[Path] = set()
@@ -48,15 +50,13 @@ class FolderWatcher:
             self._taken.add(path)
             try:
                 with self.database.session() as session:
-                    video, created = VideoRecords.register(session, path, str(path),
-                                                           self.options)
+                    added = self.records.add_file(session, path, self.options)
             except LikenessError as exc:
                 log.warning("watch folder: skipping %s: %s", path, exc)
                 continue
-            if created:
-                self.jobs.defer_scan(video.id)
-                queued.append(video.id)
-                log.info("watch folder: queued %s as video %s", path, video.id)
+            if added.created:
+                queued.append(added.state.video.id)
+                log.info("watch folder: queued %s as video %s", path, added.state.video.id)
         return queued
 
     def _run(self) -> None:

@@ -1,16 +1,17 @@
 """Unknown faces grouped so that each new person is named once.
 
-Two kinds of clustering, never mixed: the unknown tracks of every scanned video, and the
-faces of each event's photos (one clustering per event). New faces join the existing
-clusters or form new ones (`update`, a job queued after each scan and ingest); `rebuild`
+Three kinds of clustering, never mixed: the unknown tracks of every scanned video, the
+faces of each event's photos (one clustering per event), and the unknown sightings of every
+camera stream. New faces join the existing clusters or form new ones (`update`, a job
+queued after each scan and ingest, and as unknown faces leave a camera); `rebuild`
 clusters a scope again from scratch, keeping cluster ids where most of a cluster's faces
 stay together, so that names in progress, exclusions and links survive. The algorithm
 lives in services/clustering.py; this module keeps the database in step with it.
 
 A person's decisions hold: a face taken out of a cluster never joins it again, a hidden
 cluster keeps attracting its look-alikes (posters, a TV presenter) out of sight, and a
-named cluster's faces belong to the person (its tracks tag their videos, its best faces
-are enrolled within the enrollment gates).
+named cluster's faces belong to the person (its tracks tag their videos, its sightings
+are relabelled, its best faces are enrolled within the enrollment gates).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from likeness.config import Settings
-from likeness.enums import ClusterStatus, TagSource, TrackStatus
+from likeness.enums import ClusterScope, ClusterStatus, Decision, TagSource, TrackStatus
 from likeness.errors import Conflict, InvalidInput, NotFound
 from likeness.services.clustering import ClusterParams, Clusters, assign
 from likeness.services.faces import gallery_face
@@ -36,13 +38,13 @@ from likeness.store import clusters as store
 from likeness.store import events as events_store
 from likeness.store import people as people_store
 from likeness.store.clusters import Scope
-from likeness.store.models import Cluster, Person, PhotoFace, Track, Video
+from likeness.store.models import Cluster, Person, Sighting, Track
 
 if TYPE_CHECKING:
     from likeness.services.notifications import Notifier
 
-# A track is already many detections of one face: two tracks make a video cluster, where
-# photos need three faces (Immich's minimum too).
+# A track (or a camera sighting) is already many detections of one face: two make a
+# cluster, where photos need three faces (Immich's minimum too).
 TRACK_PARAMS = ClusterParams(min_size=2)
 ENROLLED_PER_NAMING = 5  # the best faces of a named cluster that join the gallery
 PREVIEW_FACES = 4  # face ids shown with each cluster of a list
@@ -68,7 +70,8 @@ def _atomic(method: Callable[Concatenate[ClusterService, Session, P], R]
 
 
 class ClusterQueue(Protocol):
-    def defer_clustering(self, event_id: int | None, rebuild: bool = False) -> int | None: ...
+    def defer_clustering(self, event_id: int | None, rebuild: bool = False,
+                         cameras: bool = False) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,19 +94,31 @@ class VideoSpan:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraSpan:
+    stream_id: int
+    stream: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    sightings: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterSummary:
     id: int
     event_id: int | None
     status: ClusterStatus
     size: int
     person_id: int | None
-    faces: list[int]  # a few of its best faces (track ids, or photo face ids in events)
+    faces: list[int]  # a few of its best faces (track, photo face or sighting ids)
     videos: list[VideoSpan] = field(default_factory=list)
+    scope: ClusterScope = ClusterScope.VIDEOS
+    cameras: list[CameraSpan] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterFace:
-    """One face of a cluster: a track of a video, or a face of an event's photo."""
+    """One face of a cluster: a track of a video, a face of an event's photo, or a
+    sighting on a camera."""
 
     id: int
     weight: float
@@ -113,6 +128,10 @@ class ClusterFace:
     photo_id: int | None = None
     photo_key: str | None = None
     bbox: list[float] | None = None
+    stream_id: int | None = None
+    stream: str | None = None
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +143,7 @@ class Named:
     enrolled: int  # faces added to the person's gallery
     refused: int  # best faces the enrollment gates turned away
     videos: list[int]  # videos tagged with the person
+    sightings: int = 0  # camera sightings relabelled as the person
 
 
 @dataclass(frozen=True)
@@ -143,20 +163,23 @@ class ClusterService:
 
     # ------------------------------------------------------------ clustering
 
-    def request_rebuild(self, session: Session, event_id: int | None) -> int | None:
+    def request_rebuild(self, session: Session, event_id: int | None, *,
+                        cameras: bool = False) -> int | None:
         """Queue a rebuild of the scope; the job's id (None: one is queued already)."""
+        _check_scope(event_id, cameras)
         if event_id is not None:
             events_store.get_event(session, event_id)
             session.commit()
         if self.queue is None:
             raise Conflict("no job queue: run `likeness clusters rebuild` instead")
-        return self.queue.defer_clustering(event_id, rebuild=True)
+        return self.queue.defer_clustering(event_id, rebuild=True, cameras=cameras)
 
     @_atomic
-    def update(self, session: Session, event_id: int | None, model: str) -> Updated:
+    def update(self, session: Session, event_id: int | None, model: str, *,
+               cameras: bool = False) -> Updated:
         """Cluster the scope's new faces: each joins an existing cluster or forms a new one
         with other new faces; faces left out before get another chance."""
-        scope = self._scope(session, event_id, model)
+        scope = self._scope(session, event_id, model, cameras)
         clusters = self._settled(session, scope)
         new = store.faces(session, scope, unclustered=True)
         if not len(new.ids):
@@ -184,11 +207,12 @@ class ClusterService:
                        len(formed), sum(c.size for c in clusters) + int(placed.sum()))
 
     @_atomic
-    def rebuild(self, session: Session, event_id: int | None, model: str) -> Updated:
+    def rebuild(self, session: Session, event_id: int | None, model: str, *,
+                cameras: bool = False) -> Updated:
         """Cluster the scope again from scratch. Hidden and named clusters stay as they
         are (new look-alikes still join hidden ones); an open cluster keeps its id when the
         new cluster holding most of its faces is the best use of it."""
-        scope = self._scope(session, event_id, model)
+        scope = self._scope(session, event_id, model, cameras)
         hidden = [c for c in self._settled(session, scope) if c.status == ClusterStatus.HIDDEN]
         pool = store.faces(session, scope, outside=store.settled_ids(session, scope))
         existing = _clusters_of(hidden, pool.embeddings.shape[1])
@@ -211,12 +235,14 @@ class ClusterService:
                        len(missing), int(placed.sum()) + sum(c.size for c in hidden))
 
     def _params(self, scope: Scope) -> ClusterParams:
-        return self.track_params if scope.event_id is None else self.photo_params
+        return self.photo_params if scope.kind == ClusterScope.EVENT else self.track_params
 
-    def _scope(self, session: Session, event_id: int | None, model: str) -> Scope:
+    def _scope(self, session: Session, event_id: int | None, model: str, cameras: bool
+               ) -> Scope:
+        _check_scope(event_id, cameras)
         if event_id is not None:
             events_store.get_event(session, event_id)
-        scope = Scope(event_id, model)
+        scope = Scope(event_id, model, cameras)
         store.lock(session, scope)
         return scope
 
@@ -241,29 +267,36 @@ class ClusterService:
 
     # ------------------------------------------------------------ reading
 
-    def page(self, session: Session, event_id: int | None, *,
+    def page(self, session: Session, event_id: int | None, *, cameras: bool = False,
              status: ClusterStatus = ClusterStatus.OPEN, limit: int = 50, offset: int = 0
              ) -> Page[ClusterSummary]:
-        """The scope's clusters, largest first, each with a few of its best faces and,
-        for video clusters, the videos and time ranges it appears in."""
+        """The scope's clusters, largest first, each with a few of its best faces and
+        where it appears: for video clusters the videos and time ranges, for camera
+        clusters the streams and when."""
+        _check_scope(event_id, cameras)
         if event_id is not None:
             events_store.get_event(session, event_id)
-        scope = Scope(event_id)
-        rows, total = store.page(session, scope, status=status, limit=limit, offset=offset)
-        ids = [c.id for c in rows]
-        best = store.best_faces(session, scope, ids, PREVIEW_FACES)
-        spans = store.video_spans(session, ids) if event_id is None else {}
-        items = [self._summary(c, best[c.id], spans.get(c.id, [])) for c in rows]
+        rows, total = store.page(session, Scope(event_id, cameras=cameras), status=status,
+                                 limit=limit, offset=offset)
+        items = self._summaries(session, rows)
         session.commit()
         return Page(items, total, limit, offset)
 
     @staticmethod
-    def _summary(cluster: Cluster, faces: list[int],
-                 spans: list[tuple[Video, int, int, int]]) -> ClusterSummary:
-        return ClusterSummary(cluster.id, cluster.event_id, cluster.status, cluster.size,
-                              cluster.person_id, faces,
-                              [VideoSpan(v.id, v.source, first, last, count)
-                               for v, first, last, count in spans])
+    def _summaries(session: Session, clusters: Sequence[Cluster]) -> list[ClusterSummary]:
+        """The clusters (of one scope) with their best faces and where they appear."""
+        if not clusters:
+            return []
+        scope = Scope.of(clusters[0])
+        ids = [c.id for c in clusters]
+        best = store.best_faces(session, scope, ids, PREVIEW_FACES)
+        videos = store.video_spans(session, ids) if scope.kind == ClusterScope.VIDEOS else {}
+        cameras = store.camera_spans(session, ids) if scope.cameras else {}
+        return [ClusterSummary(
+            c.id, c.event_id, c.status, c.size, c.person_id, best[c.id],
+            [VideoSpan(v.id, v.source, first, last, count)
+             for v, first, last, count in videos.get(c.id, [])], c.scope,
+            [CameraSpan(*span) for span in cameras.get(c.id, [])]) for c in clusters]
 
     def page_with_faces(self, session: Session, event_id: int, *,
                         status: ClusterStatus = ClusterStatus.OPEN, limit: int = 50,
@@ -278,18 +311,14 @@ class ClusterService:
                     page.total, limit, offset)
 
     def get(self, session: Session, cluster_id: int) -> ClusterSummary:
-        cluster = store.get_cluster(session, cluster_id)
-        scope = Scope(cluster.event_id, cluster.model)
-        best = store.best_faces(session, scope, [cluster.id], PREVIEW_FACES)
-        spans = store.video_spans(session, [cluster.id]) if cluster.event_id is None else {}
-        return self._summary(cluster, best[cluster.id], spans.get(cluster.id, []))
+        return self._summaries(session, [store.get_cluster(session, cluster_id)])[0]
 
     def faces(self, session: Session, cluster_id: int, *, limit: int = 50, offset: int = 0
               ) -> Page[ClusterFace]:
         """A cluster's faces, best first."""
         cluster = store.get_cluster(session, cluster_id)
-        scope = Scope(cluster.event_id, cluster.model)
-        rows = store.members(session, scope, cluster_id, limit=limit, offset=offset)
+        rows = store.members(session, Scope.of(cluster), cluster_id, limit=limit,
+                             offset=offset)
         items = [_face_of(row) for row in rows]
         session.commit()
         return Page(items, cluster.size, limit, offset)
@@ -309,29 +338,31 @@ class ClusterService:
              person_id: int | None = None) -> Named:
         """Give a cluster a person: a new one called `name`, or the existing `person_id`.
         Its best faces within the enrollment gates join the person's gallery, its tracks
-        tag their videos, and it leaves the unknown list."""
+        tag their videos (its sightings become the person's), and it leaves the unknown
+        list."""
         if (name is None) == (person_id is None):
             raise InvalidInput("give either a name (a new person) or a person_id")
         cluster = self._decidable(session, cluster_id)
-        scope = Scope(cluster.event_id, cluster.model)
+        scope = Scope.of(cluster)
         person: Person = people_store.create_person(session, name) if name is not None \
             else people_store.get_person(session, person_id or 0)
-        members = store.members(session, scope, cluster_id)
-        enrolled, refused = self._enroll(session, scope, person.id,
-                                         [m if cluster.event_id is None else m[0]
-                                          for m in members])
-        videos = _tag_tracks(session, person.id, members, cluster) \
-            if cluster.event_id is None else []
+        faces = [m if scope.kind == ClusterScope.VIDEOS else m[0]
+                 for m in store.members(session, scope, cluster_id)]
+        enrolled, refused = self._enroll(session, scope, person.id, faces)
+        videos = _tag_tracks(session, person.id, faces, cluster) \
+            if scope.kind == ClusterScope.VIDEOS else []
+        sightings = _label_sightings(person.id, faces, cluster) if scope.cameras else 0
         cluster.status, cluster.person_id = ClusterStatus.NAMED, person.id
         if self.notifier is not None:
             self.notifier.publish(session, "cluster.named", {
-                "cluster_id": cluster_id, "event_id": cluster.event_id,
+                "cluster_id": cluster_id, "scope": str(cluster.scope),
+                "event_id": cluster.event_id,
                 "person": {"id": person.id, "name": person.name},
-                "created": name is not None, "enrolled": enrolled, "videos": videos},
-                topic=(person.name,))
+                "created": name is not None, "enrolled": enrolled, "videos": videos,
+                "sightings": sightings}, topic=(person.name,))
         session.commit()
         return Named(cluster_id, person.id, person.name, name is not None, enrolled, refused,
-                     videos)
+                     videos, sightings)
 
     @_atomic
     def merge(self, session: Session, cluster_id: int, other_id: int) -> ClusterSummary:
@@ -340,10 +371,10 @@ class ClusterService:
             raise InvalidInput("a cluster cannot be merged with itself")
         target = self._decidable(session, cluster_id)
         source = self._decidable(session, other_id, lock=False)
-        if (source.event_id, source.model) != (target.event_id, target.model):
+        scope = Scope.of(target)
+        if Scope.of(source) != scope:
             raise Conflict(f"clusters {cluster_id} and {other_id} belong to different "
-                           "clusterings (videos, or different events)")
-        scope = Scope(target.event_id, target.model)
+                           "clusterings (videos, cameras, or different events)")
         faces = store.faces(session, scope, clusters=[other_id])
         store.set_members(session, scope, faces.ids, [cluster_id] * len(faces.ids))
         store.move_exclusions(session, scope, other_id, cluster_id)
@@ -359,10 +390,9 @@ class ClusterService:
     def remove_face(self, session: Session, cluster_id: int, face_id: int) -> None:
         """"Not this person": the face leaves the cluster and never joins it again."""
         cluster = self._decidable(session, cluster_id)
-        scope = Scope(cluster.event_id, cluster.model)
         face = self._member(session, cluster, face_id)
         face.cluster_id = None
-        store.exclude(session, scope, cluster_id, face_id)
+        store.exclude(session, Scope.of(cluster), cluster_id, face_id)
         cluster.weighted_sum = np.asarray(cluster.weighted_sum, np.float32) \
             - face.weight * np.asarray(face.embedding, np.float32)
         cluster.weight = max(0.0, cluster.weight - face.weight)
@@ -383,7 +413,7 @@ class ClusterService:
         """A live cluster, its clustering locked against a concurrent pass."""
         cluster = store.get_cluster(session, cluster_id)
         if lock:
-            store.lock(session, Scope(cluster.event_id, cluster.model))
+            store.lock(session, Scope.of(cluster))
         cluster = store.get_cluster(session, cluster_id, lock_row=True)
         session.refresh(cluster)
         if cluster.status == ClusterStatus.NAMED:
@@ -392,14 +422,14 @@ class ClusterService:
         return cluster
 
     @staticmethod
-    def _member(session: Session, cluster: Cluster, face_id: int) -> Track | PhotoFace:
-        face = store.face(session, Scope(cluster.event_id, cluster.model), face_id)
+    def _member(session: Session, cluster: Cluster, face_id: int) -> store.Face:
+        face = store.face(session, Scope.of(cluster), face_id)
         if face.cluster_id != cluster.id:
             raise NotFound(f"face {face_id} is not in cluster {cluster.id}")
         return face
 
     def _enroll(self, session: Session, scope: Scope, person_id: int,
-                faces: Sequence[Track | PhotoFace]) -> tuple[int, int]:
+                faces: Sequence[store.Face]) -> tuple[int, int]:
         """Enroll the heaviest faces that pass the gates, up to ENROLLED_PER_NAMING (a
         person's first face must also be frontal enough); (enrolled, refused on the way)."""
         enrolled = refused = 0
@@ -415,9 +445,11 @@ class ClusterService:
             enrolled += people_store.add_face(session, {**row, "person_id": person_id})[1]
         return enrolled, refused
 
-    def _gallery_row(self, session: Session, scope: Scope, face: Track | PhotoFace
+    def _gallery_row(self, session: Session, scope: Scope, face: store.Face
                      ) -> dict[str, Any] | None:
         """The gallery row of a face, None when it fails the enrollment gates."""
+        if isinstance(face, Sighting):
+            return self._sighting_row(face)
         if isinstance(face, Track):
             best = store.best_detection(session, face.id)
             if best is None or not self._passes(best.quality["face_size"],
@@ -441,6 +473,20 @@ class ClusterService:
             source_name=f"cluster: event {face.event_id}, photo {face.photo_id}",
             crop_jpeg=face.crop_jpeg)
 
+    def _sighting_row(self, sighting: Sighting) -> dict[str, Any] | None:
+        """A sighting's gallery row: its track's mean embedding with its best face's
+        crop, box and quality (None: recorded before they were kept, or below a gate)."""
+        quality, bbox, det_score = sighting.quality, sighting.bbox, sighting.det_score
+        if quality is None or bbox is None or det_score is None or not self._passes(
+                quality["face_size"], quality["blur"], det_score):
+            return None
+        return gallery_face(
+            embedding=sighting.embedding, model=sighting.model, det_score=det_score,
+            bbox=bbox, landmarks=[], quality=quality,
+            image_sha256=hashlib.sha256(sighting.crop_jpeg).hexdigest(),
+            source_name=f"cluster: stream {sighting.stream_id}, sighting {sighting.id}",
+            crop_jpeg=sighting.crop_jpeg)
+
     def _passes(self, size: float, blur: float | None, det_score: float) -> bool:
         return size >= self.gate.min_face_size and det_score >= self.gate.min_det_score \
             and (blur is None or blur >= self.gate.min_blur)
@@ -454,11 +500,17 @@ class InlineClustering:
     service: ClusterService
     model: str
 
-    def defer_clustering(self, event_id: int | None, rebuild: bool = False) -> int | None:
+    def defer_clustering(self, event_id: int | None, rebuild: bool = False,
+                         cameras: bool = False) -> int | None:
         with self.sessions() as session:
             (self.service.rebuild if rebuild else self.service.update)(
-                session, event_id, self.model)
+                session, event_id, self.model, cameras=cameras)
         return None
+
+
+def _check_scope(event_id: int | None, cameras: bool) -> None:
+    if cameras and event_id is not None:
+        raise InvalidInput("the cameras' clustering belongs to no event")
 
 
 def _clusters_of(clusters: Sequence[Cluster], dimension: int) -> Clusters:
@@ -525,17 +577,36 @@ def _face_of(row: Any) -> ClusterFace:
     if isinstance(row, Track):
         return ClusterFace(row.id, row.weight, video_id=row.video_id, first_ms=row.first_ms,
                            last_ms=row.last_ms)
-    face, photo_key = row
-    return ClusterFace(face.id, face.weight, photo_id=face.photo_id, photo_key=photo_key,
+    face, name = row
+    if isinstance(face, Sighting):
+        return ClusterFace(face.id, face.weight, stream_id=face.stream_id, stream=name,
+                           first_seen_at=face.first_seen_at, last_seen_at=face.last_seen_at)
+    return ClusterFace(face.id, face.weight, photo_id=face.photo_id, photo_key=name,
                        bbox=face.bbox)
+
+
+def _unit_mean(cluster: Cluster) -> np.ndarray:
+    mean = np.asarray(cluster.weighted_sum, np.float32)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def _label_sightings(person_id: int, sightings: Sequence[Sighting], cluster: Cluster
+                     ) -> int:
+    """The cluster's sightings become the person's (a match); each one's similarity is to
+    the cluster's mean face."""
+    mean = _unit_mean(cluster)
+    for sighting in sightings:
+        sighting.person_id, sighting.decision = person_id, Decision.MATCH
+        sighting.similarity = round(float(np.asarray(sighting.embedding, np.float32) @ mean),
+                                    4)
+    return len(sightings)
 
 
 def _tag_tracks(session: Session, person_id: int, tracks: Sequence[Track],
                 cluster: Cluster) -> list[int]:
     """Tag the tracks with the person and their videos (source `cluster`); each track's
     similarity is to the cluster's mean face."""
-    mean = np.asarray(cluster.weighted_sum, np.float32)
-    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    mean = _unit_mean(cluster)
     spans: dict[int, list[tuple[int, int, float]]] = {}
     for track in tracks:
         similarity = round(float(np.asarray(track.embedding, np.float32) @ mean), 4)

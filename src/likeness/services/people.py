@@ -44,6 +44,7 @@ from likeness.store.models import FaceRecord, Person
 
 if TYPE_CHECKING:
     from likeness.engine import Face, FaceEngine
+    from likeness.services.notifications import Notifier
 
 
 RESCORED = 10  # people re-scored by their centroid per face (LIKENESS_PERSON_SCORE)
@@ -222,14 +223,16 @@ class PeopleService:
     match_margin: float = 0.0
     low_quality_raise: float = 0.0
     person_score: str = "best"  # or "centroid": see rescore()
+    notifier: Notifier | None = field(default=None, compare=False)  # of retro-matching
 
     @classmethod
-    def from_settings(cls, engine: FaceEngine, settings: Settings) -> PeopleService:
+    def from_settings(cls, engine: FaceEngine, settings: Settings,
+                      notifier: Notifier | None = None) -> PeopleService:
         return cls(engine, ImageLimits(settings.max_upload_bytes, settings.max_image_pixels),
                    QualityGate.from_settings(settings), settings.hnsw_ef_search,
                    settings.match_threshold, settings.review_threshold,
                    settings.verify_threshold, settings.match_margin,
-                   settings.match_low_quality_raise, settings.person_score)
+                   settings.match_low_quality_raise, settings.person_score, notifier)
 
     def verify_threshold_or(self, override: float | None) -> float:
         """The 1:1 threshold: the request's, else the setting, else the pack's."""
@@ -409,7 +412,8 @@ class PeopleService:
         return Enrolled(person, results, found)
 
     def _find_in_videos(self, session: Session, person_id: int) -> RetroResult:
-        return VideoRecords().retro_match(session, person_id, self.model, self.thresholds())
+        return VideoRecords(notifier=self.notifier).retro_match(
+            session, person_id, self.model, self.thresholds())
 
     # ------------------------------------------------------------ recognition
 

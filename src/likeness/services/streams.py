@@ -20,6 +20,9 @@ Reading is split in two threads per stream: a reader demuxes and decodes every f
 it arrives (so the camera's socket never backs up) and keeps only the latest frame due at
 the stream's rate; the analyser takes that frame, infers and tracks. When inference falls
 behind, stale frames are dropped rather than queued: latency stays bounded.
+
+Unknown sightings feed the cameras' clustering of unknown faces (services/clusters.py): a
+pass is queued when a track that ended unknown was recorded.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from likeness.config import Settings
 from likeness.enums import Decision, StreamStatus
 from likeness.errors import Forbidden, InvalidInput, LikenessError
 from likeness.services.clustering import face_weight
-from likeness.services.faces import RecognitionPolicy, thumbnail
+from likeness.services.faces import RecognitionPolicy, quality_dict, thumbnail
 from likeness.services.pages import Page
 from likeness.services.tracking import FaceTrack, Tracker
 from likeness.store import people as people_store
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from likeness.engine import FaceEngine
+    from likeness.services.clusters import ClusterQueue
     from likeness.store.people import Candidate
 
 log = logging.getLogger(__name__)
@@ -280,6 +284,10 @@ class StreamRecords:
                                            offset=offset)
         return Page([SightingEntry(*row) for row in rows], total, limit, offset)
 
+    def sighted_people(self, session: Session, limit: int = 200) -> list[tuple[int, str]]:
+        """The people with sightings, by name (a filter's choices): (person id, name)."""
+        return store.sighted_people(session, limit)
+
     def sighting_thumbnail(self, session: Session, sighting_id: int) -> bytes:
         return store.get_sighting(session, sighting_id).crop_jpeg
 
@@ -463,15 +471,17 @@ class StreamService:
     policy: RecognitionPolicy
     options: StreamOptions = StreamOptions()
     notifier: Notifier | None = field(default=None, compare=False)
+    clusters: ClusterQueue | None = field(default=None, compare=False)  # unknown sightings
 
     @classmethod
     def from_settings(cls, engine: FaceEngine, settings: Settings,
-                      notifier: Notifier | None = None) -> StreamService:
+                      notifier: Notifier | None = None, clusters: ClusterQueue | None = None
+                      ) -> StreamService:
         from likeness.services.people import PeopleService
 
         policy = PeopleService.from_settings(engine, settings).policy()
         return cls(engine, policy, StreamOptions(allow_private=settings.fetch_allow_private),
-                   notifier)
+                   notifier, clusters)
 
     # ------------------------------------------------------------ the loop
 
@@ -638,7 +648,8 @@ class StreamService:
                 now_ms: int | None) -> None:
         """Record the tracks worth it as sightings: a new track once seen
         `min_detections` times, an ongoing one every `record_every_s`, an ended one (or,
-        with `now_ms` None, every one) a last time; ended tracks are then forgotten."""
+        with `now_ms` None, every one) a last time; ended tracks are then forgotten. A
+        track that ended unknown queues a clustering pass of the cameras' unknowns."""
         options = self.options
         due: list[tuple[FaceTrack, _Seen]] = []
         ended: list[FaceTrack] = []
@@ -663,6 +674,8 @@ class StreamService:
                         self._publish(session, event)
                     state.recorded_at, state.recorded = now, state.detections
                 session.commit()
+        if any(seen[id(track)].decision == Decision.UNKNOWN for track in ended):
+            self._cluster_unknowns()
         for track in ended:
             tracker.tracks.remove(track)
             seen.pop(id(track), None)
@@ -681,7 +694,7 @@ class StreamService:
             "first_seen_at": first, "last_seen_at": last,
             "detections": state.detections, "model": self.engine.model_name,
             "embedding": track.embedding, "weight": round(state.weight, 4),
-            "crop_jpeg": track.best.crop_jpeg}
+            "crop_jpeg": track.best.crop_jpeg, **_best_face(track)}
         if state.sighting_id is None:
             state.sighting_id = store.add_sighting(session, stream_id, values)
             if state.sighting_id is None:
@@ -714,6 +727,16 @@ class StreamService:
         return self.policy.decide(track.best.face, candidates[0].similarity, others), \
             candidates[0]
 
+    def _cluster_unknowns(self) -> None:
+        """Queue a clustering pass of the cameras' unknown sightings (one waits at most);
+        a queue that fails delays the clustering, never the camera."""
+        if self.clusters is None:
+            return
+        try:
+            self.clusters.defer_clustering(None, cameras=True)
+        except Exception:
+            log.exception("queueing the clustering of unknown sightings failed")
+
     def _publish(self, session: Session, event: dict[str, Any]) -> None:
         """The "sighting" event, in the sighting's transaction; a notifier that fails
         loses its event, never the sighting (nor the camera)."""
@@ -724,6 +747,14 @@ class StreamService:
                 self.notifier.publish(session, "sighting", event, topic=topic)
         except Exception:
             log.exception("publishing sighting %s failed", event["sighting_id"])
+
+
+def _best_face(track: FaceTrack) -> dict[str, Any]:
+    """The track's best face as its sighting keeps it, for the enrollment gates should
+    its cluster be named: detection score, box, quality."""
+    face = track.best.face
+    return {"det_score": round(float(face.det_score), 4), "bbox": face.box(),
+            "quality": {key: round(float(value), 2) for key, value in quality_dict(face).items()}}
 
 
 def _at(ms: int) -> datetime:

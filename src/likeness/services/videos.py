@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
+import mimetypes
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from likeness.errors import (
     NotFound,
     PayloadTooLarge,
     Rejected,
+    StorageUnavailable,
 )
 from likeness.media.files import sha256_of
 from likeness.media.video import VIDEO_SUFFIXES, VideoFrame, probe, sample_frames
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from likeness.engine import Face, FaceEngine
     from likeness.services.clusters import ClusterQueue
     from likeness.services.notifications import Notifier
+    from likeness.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,24 @@ class VideoAdded:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoMedia:
+    """A video to play: a file on this machine, or an object to read in byte ranges."""
+
+    path: Path | None
+    storage: ObjectStorage | None
+    location: str | None
+    size: int
+
+    @property
+    def media_type(self) -> str:
+        return _video_type(Path(str(self.path or self.location)).suffix)
+
+
+def _video_type(suffix: str) -> str:
+    return mimetypes.guess_type(f"video{suffix}")[0] or "video/mp4"
+
+
+@dataclass(frozen=True, slots=True)
 class ReviewEntry:
     item: ReviewItem
     track: Track
@@ -116,34 +137,42 @@ class ScanQueue(Protocol):
 
 @dataclass(frozen=True)
 class VideoRecords:
-    """Videos, their results and the review queue, without the model. Uploads are kept
-    under `upload_dir`, named by their content."""
+    """Videos, their results and the review queue, without the model. Uploads are spooled
+    under `work_dir`, then kept in object storage named by their content, where a worker
+    on any machine reads them."""
 
-    upload_dir: Path = Path("data/videos")
+    work_dir: Path = Path("data/tmp")
+    uploads_dir: Path = Path("data/videos")  # where uploads were kept before storage
     max_upload_bytes: int = 4096 * 1_000_000
     allow_server_paths: bool = False
     default_fps: float = 1.0
     min_face_size: float = 48  # to add a track's face to the gallery
     queue: ScanQueue | None = field(default=None, compare=False)
     notifier: Notifier | None = field(default=None, compare=False)  # of tags by review
+    storage: ObjectStorage | None = field(default=None, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, queue: ScanQueue | None = None,
-                      notifier: Notifier | None = None) -> VideoRecords:
-        return cls(settings.data_dir.expanduser() / "videos",
-                   int(settings.max_video_mb * 1e6), settings.allow_server_paths,
-                   settings.video_fps, settings.enroll_min_face_size, queue, notifier)
+                      notifier: Notifier | None = None,
+                      storage: ObjectStorage | None = None) -> VideoRecords:
+        return cls(settings.work_dir, settings.data_dir.expanduser() / "videos",
+                   int(settings.max_video_mb * 1e6),
+                   settings.allow_server_paths, settings.video_fps,
+                   settings.enroll_min_face_size, queue, notifier, storage)
 
     # ------------------------------------------------------------ registration
 
     @staticmethod
-    def register(session: Session, path: Path, source: str, options: ScanOptions
-                 ) -> tuple[Video, bool]:
-        """The video for this file (by content), created if new; (video, created).
-        The file must be readable as a video: a bad one is refused before it is queued."""
+    def register(session: Session, path: Path, source: str, options: ScanOptions,
+                 location: str | None = None) -> tuple[Video, bool]:
+        """The video for this file (by content), created if new; (video, created). It is
+        read from `location` in object storage when given, else from `path` on this
+        server. The file must be readable as a video: a bad one is refused before it is
+        queued."""
         info = probe(path)
         video, created = store.add_video(session, {
-            "source": source, "path": str(path.resolve()), "sha256": sha256_of(path),
+            "source": source, "path": None if location else str(path.resolve()),
+            "location": location, "sha256": sha256_of(path),
             "sample_fps": options.fps, "keyframes": options.keyframes,
             "duration_ms": info.duration_ms, "fps": info.fps, "width": info.width,
             "height": info.height,
@@ -164,12 +193,12 @@ class VideoRecords:
                    options: ScanOptions) -> VideoAdded:
         """Keep an uploaded video (named by its content) and queue its scan; content
         registered before is neither kept twice nor scanned again."""
-        local = self._save(stream, filename)
+        spooled, digest, suffix = self._spool(stream, filename)
         try:
-            return self._add(session, local, filename or local.name, options, uploaded=True)
-        except InvalidInput:
-            local.unlink(missing_ok=True)
-            raise
+            return self._keep(session, spooled, filename or spooled.name, digest, suffix,
+                              options)
+        finally:
+            spooled.unlink(missing_ok=True)
 
     def add_path(self, session: Session, path: str, options: ScanOptions) -> VideoAdded:
         """Register a file already on the server (when allowed) and queue its scan."""
@@ -178,25 +207,50 @@ class VideoRecords:
         local = Path(path)
         if not local.is_file():
             raise InvalidInput(f"{path} is not a file on the server")
-        return self._add(session, local, path, options)
+        return self.add_file(session, local, options)
+
+    def add_file(self, session: Session, local: Path, options: ScanOptions) -> VideoAdded:
+        """Register a file of this machine and queue its scan. With remote object storage
+        (S3) the file is copied there, so that a worker on any machine can scan it;
+        otherwise it is read where it is."""
+        if self.storage is None or self.storage.default.scheme == "fs":
+            return self._add(session, local, str(local), options)
+        suffix = local.suffix.lower() if local.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
+        return self._keep(session, local, str(local), sha256_of(local), suffix, options)
+
+    def _keep(self, session: Session, file: Path, source: str, digest: str, suffix: str,
+              options: ScanOptions) -> VideoAdded:
+        """Keep the file in object storage, named by its content, and register it from
+        there; content registered before is neither kept twice nor scanned again. The
+        object is stored before its row: a failure in between leaves an object that the
+        same content overwrites, never a row without its file."""
+        probe(file)  # not a video: refused before anything is kept
+        known = store.video_with_sha256(session, digest)
+        if known is not None:
+            return VideoAdded(VideoState.of(known), False, None)
+        if self.storage is None:
+            raise StorageUnavailable("object storage is not configured here")
+        location = self.storage.put_file(f"videos/{digest}{suffix}", file, _video_type(suffix))
+        added = self._add(session, file, source, options, location)
+        if not added.created and added.state.video.location != location:
+            self.storage.delete(location)  # kept meanwhile from another source
+        return added
 
     def _add(self, session: Session, local: Path, source: str, options: ScanOptions,
-             uploaded: bool = False) -> VideoAdded:
-        video, created = self.register(session, local, source, options)
-        if uploaded and not created and Path(video.path) != local.resolve():
-            local.unlink(missing_ok=True)  # the same content, kept before under another name
+             location: str | None = None) -> VideoAdded:
+        video, created = self.register(session, local, source, options, location)
         job_id = self.queue.defer_scan(video.id) if created and self.queue else None
         return VideoAdded(VideoState.of(video), created, job_id)
 
-    def _save(self, stream: BinaryIO, filename: str) -> Path:
-        """The upload, streamed to a file named by its content."""
-        self.upload_dir.mkdir(parents=True, exist_ok=True)
+    def _spool(self, stream: BinaryIO, filename: str) -> tuple[Path, str, str]:
+        """The upload, streamed to a temporary file: (file, sha256, file suffix)."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         suffix = Path(filename).suffix.lower()
         if suffix not in VIDEO_SUFFIXES:  # a name is a label: it never picks our file type
             suffix = ".mp4"
         digest, size, limit = hashlib.sha256(), 0, self.max_upload_bytes
-        with tempfile.NamedTemporaryFile(dir=self.upload_dir, suffix=".part",
-                                         delete=False) as part:
+        with tempfile.NamedTemporaryFile(dir=self.work_dir, prefix="upload-",
+                                         suffix=suffix, delete=False) as part:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
                 size += len(chunk)
                 if size > limit:
@@ -207,9 +261,7 @@ class VideoRecords:
         if size == 0:
             Path(part.name).unlink()
             raise InvalidInput("the file is empty")
-        final = self.upload_dir / f"{digest.hexdigest()}{suffix}"
-        shutil.move(part.name, final)
-        return final
+        return Path(part.name), digest.hexdigest(), suffix
 
     # ------------------------------------------------------------ reading, deleting
 
@@ -238,9 +290,10 @@ class VideoRecords:
         file goes too (once the rows are gone)."""
         video = store.delete_video(session, video_id)
         session.commit()
-        path = Path(video.path)
-        if path.parent == self.upload_dir.resolve():
-            path.unlink(missing_ok=True)
+        if video.location is not None and self.storage is not None:
+            self.storage.delete(video.location)
+        elif video.path and Path(video.path).parent == self.uploads_dir.resolve():
+            Path(video.path).unlink(missing_ok=True)  # an upload from before storage
 
     def track_thumbnail(self, session: Session, track_id: int) -> bytes:
         return store.get_track(session, track_id).crop_jpeg
@@ -259,7 +312,8 @@ class VideoRecords:
                                                        face.model, thresholds.review):
                 if similarity > best.get(track.id, (None, -1.0))[1]:
                     best[track.id] = (track, similarity)
-        tagged_videos, reviews = set(), 0
+        tagged_videos: set[int] = set()
+        reviews: list[tuple[ReviewItem, Track]] = []
         for track, similarity in best.values():  # untagged tracks only
             if similarity >= thresholds.match:
                 track.status, track.person_id, track.similarity = \
@@ -267,11 +321,17 @@ class VideoRecords:
                 tag_video(session, track.video_id, person_id,
                           [(track.first_ms, track.last_ms, similarity)], 0, TagSource.RETRO)
                 tagged_videos.add(track.video_id)
-            elif store.propose(session, track.id, person_id, similarity):
+            elif (item_id := store.propose(session, track.id, person_id, similarity)):
                 track.status = TrackStatus.REVIEW
-                reviews += 1
+                reviews.append((session.get_one(ReviewItem, item_id), track))
+        if self.notifier is not None:  # in the same transaction as what they announce
+            for video_id in tagged_videos:
+                announce_tags(session, self.notifier, video_id, [person_id])
+            name = people_store.get_person(session, person_id).name
+            for item, track in reviews:
+                announce_review(session, self.notifier, item, track, name)
         session.commit()
-        return RetroResult(len(tagged_videos), reviews)
+        return RetroResult(len(tagged_videos), len(reviews))
 
     # ------------------------------------------------------------ review
 
@@ -332,13 +392,21 @@ class VideoRecords:
         return Page([(VideoState.of(video), names, pending) for video, names, pending in rows],
                     total, limit, offset)
 
-    def media_file(self, session: Session, video_id: int) -> Path:
-        """The video's file, to play it."""
-
-        path = Path(store.get_video(session, video_id).path)
+    def media(self, session: Session, video_id: int) -> VideoMedia:
+        """Where to read the video from, to play it."""
+        video = store.get_video(session, video_id)
+        if video.location is not None:
+            if self.storage is None:
+                raise StorageUnavailable("object storage is not configured here")
+            path = self.storage.local_path(video.location)
+            if path is None:
+                return VideoMedia(None, self.storage, video.location,
+                                  self.storage.size(video.location))
+        else:
+            path = Path(video.path or "")
         if not path.is_file():
             raise NotFound(f"the file of video {video_id} is gone")
-        return path
+        return VideoMedia(path, None, None, path.stat().st_size)
 
     def review_queue(self, session: Session, *, status: ReviewStatus = ReviewStatus.PENDING,
                      person_id: int | None = None, video_id: int | None = None,
@@ -406,13 +474,17 @@ class VideoService:
     thresholds: Thresholds  # match = auto-tag; review
     clusters: ClusterQueue | None = field(default=None, compare=False)  # of unknown tracks
     notifier: Notifier | None = field(default=None, compare=False)  # of tags and reviews
+    storage: ObjectStorage | None = field(default=None, compare=False)  # of uploads
+    work_dir: Path = Path("data/tmp")  # where uploads are downloaded to be scanned
 
     @classmethod
     def from_settings(cls, engine: FaceEngine, settings: Settings,
                       clusters: ClusterQueue | None = None,
-                      notifier: Notifier | None = None) -> VideoService:
+                      notifier: Notifier | None = None,
+                      storage: ObjectStorage | None = None) -> VideoService:
         return cls(engine, Thresholds.resolve(engine.thresholds, settings.match_threshold,
-                                              settings.review_threshold), clusters, notifier)
+                                              settings.review_threshold), clusters, notifier,
+                   storage, settings.work_dir)
 
     # ------------------------------------------------------------ scanning
 
@@ -422,38 +494,56 @@ class VideoService:
         """Scan a registered video; a failure marks it failed and stores nothing."""
         with sessions() as session:
             video = store.get_video(session, video_id)
-            path, options = Path(video.path), ScanOptions(video.sample_fps, video.keyframes)
-            total = video.samples_total
+            options = ScanOptions(video.sample_fps, video.keyframes)
+            path, location, total = video.path, video.location, video.samples_total
             store.set_status(session, video_id, status=VideoStatus.SCANNING, error=None,
                              samples_done=0, started_at=datetime.now(UTC))
             session.commit()
         try:
-            tracker = Tracker(max_gap_ms=int(GAP_SAMPLES * 1000 / options.fps))
-            done = 0
-            for frames, faces in self._analysed(path, options):
-                for frame, frame_faces in zip(frames, faces, strict=True):
-                    tracker.update(frame.time_ms, frame.index, frame_faces,
-                                   [thumbnail(frame.image, face) for face in frame_faces])
-                done += len(frames)
-                with sessions() as session:
-                    store.set_status(session, video_id, samples_done=done)
-                    session.commit()
-                on_progress(done, total)
-            with sessions() as session:
-                self._store(session, video_id, tracker.tracks, options)
-                store.set_status(session, video_id, status=VideoStatus.DONE, samples_done=done,
-                                 samples_total=done, finished_at=datetime.now(UTC))
-                session.commit()
-            if self.clusters is not None:  # its unknown tracks join the clusters
-                self.clusters.defer_clustering(None)
-            with sessions() as session:
-                return store.get_video(session, video_id)
+            with self._readable(path, location) as readable:
+                return self._scan(sessions, video_id, readable, options, total, on_progress)
         except LikenessError as exc:
             with sessions() as session:
                 store.set_status(session, video_id, status=VideoStatus.FAILED, error=str(exc),
                                  finished_at=datetime.now(UTC))
                 session.commit()
             raise
+
+    @contextmanager
+    def _readable(self, path: str | None, location: str | None) -> Iterator[Path]:
+        """The video as a file on this machine: a server path, or the stored upload (a
+        download into this worker's own scratch space when storage is remote)."""
+        if location is None:
+            yield Path(path or "")
+            return
+        if self.storage is None:
+            raise StorageUnavailable("the video is in object storage, which is not "
+                                     "configured here (LIKENESS_STORAGE and LIKENESS_S3_*)")
+        with self.storage.local_copy(location, self.work_dir) as copy:
+            yield copy
+
+    def _scan(self, sessions: sessionmaker, video_id: int, path: Path, options: ScanOptions,
+              total: int | None, on_progress: Callable[[int, int | None], None]) -> Video:
+        tracker = Tracker(max_gap_ms=int(GAP_SAMPLES * 1000 / options.fps))
+        done = 0
+        for frames, faces in self._analysed(path, options):
+            for frame, frame_faces in zip(frames, faces, strict=True):
+                tracker.update(frame.time_ms, frame.index, frame_faces,
+                               [thumbnail(frame.image, face) for face in frame_faces])
+            done += len(frames)
+            with sessions() as session:
+                store.set_status(session, video_id, samples_done=done)
+                session.commit()
+            on_progress(done, total)
+        with sessions() as session:
+            self._store(session, video_id, tracker.tracks, options)
+            store.set_status(session, video_id, status=VideoStatus.DONE, samples_done=done,
+                             samples_total=done, finished_at=datetime.now(UTC))
+            session.commit()
+        if self.clusters is not None:  # its unknown tracks join the clusters
+            self.clusters.defer_clustering(None)
+        with sessions() as session:
+            return store.get_video(session, video_id)
 
     def _analysed(self, path: Path, options: ScanOptions
                   ) -> Iterator[tuple[list[VideoFrame], list[list[Face]]]]:
@@ -527,15 +617,21 @@ def announce_tags(session: Session, notifier: Notifier, video_id: int,
 
 def announce_reviews(session: Session, notifier: Notifier, video_id: int, most: int) -> None:
     """Publish "review.created" for each pending review item of the video (a scan's)."""
-    video = store.get_video(session, video_id)
     items, _ = store.review_queue(session, status=ReviewStatus.PENDING, video_id=video_id,
                                   limit=max(1, most), offset=0)
     for item, track, name in items:
-        notifier.publish(session, "review.created", {
-            "review_item_id": item.id, "video": {"id": video.id, "source": video.source},
-            "track_id": track.id, "first_ms": track.first_ms, "last_ms": track.last_ms,
-            "person": {"id": item.person_id, "name": name},
-            "similarity": item.similarity}, topic=(str(video.id), name))
+        announce_review(session, notifier, item, track, name)
+
+
+def announce_review(session: Session, notifier: Notifier, item: ReviewItem, track: Track,
+                    name: str) -> None:
+    """Publish "review.created" for one review item."""
+    video = store.get_video(session, track.video_id)
+    notifier.publish(session, "review.created", {
+        "review_item_id": item.id, "video": {"id": video.id, "source": video.source},
+        "track_id": track.id, "first_ms": track.first_ms, "last_ms": track.last_ms,
+        "person": {"id": item.person_id, "name": name},
+        "similarity": item.similarity}, topic=(str(video.id), name))
 
 
 def _expected_samples(duration_ms: int, options: ScanOptions) -> int | None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,8 +30,16 @@ class Backend(Protocol):
     scheme: str
 
     def put(self, key: str, data: bytes, content_type: str) -> str: ...
+    def put_file(self, key: str, path: Path, content_type: str) -> str: ...
     def get(self, key: str) -> bytes: ...
+    def download(self, key: str, destination: Path) -> None: ...
+    def size(self, key: str) -> int: ...
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]: ...
+    def local_path(self, key: str) -> Path | None: ...
     def delete(self, key: str) -> None: ...
+
+
+CHUNK = 1 << 20
 
 
 class FilesystemBackend:
@@ -54,13 +65,49 @@ class FilesystemBackend:
             raise StorageUnavailable(f"cannot write {key} under {self.root}: {exc}") from exc
         return f"fs://{key}"
 
-    def get(self, key: str) -> bytes:
+    def put_file(self, key: str, path: Path, content_type: str) -> str:
+        target = self._path(key)
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-",
+                                             delete=False) as handle, path.open("rb") as source:
+                shutil.copyfileobj(source, handle, CHUNK)
+            os.replace(handle.name, target)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot write {key} under {self.root}: {exc}") from exc
+        return f"fs://{key}"
+
+    def get(self, key: str) -> bytes:
+        with self._reading(key):
             return self._path(key).read_bytes()
+
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        try:
+            yield
         except FileNotFoundError:
             raise NotFound(f"stored file {key} does not exist") from None
         except OSError as exc:
             raise StorageUnavailable(f"cannot read {key} under {self.root}: {exc}") from exc
+
+    def download(self, key: str, destination: Path) -> None:
+        with self._reading(key):
+            shutil.copyfile(self._path(key), destination)
+
+    def size(self, key: str) -> int:
+        with self._reading(key):
+            return self._path(key).stat().st_size
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        with self._reading(key), self._path(key).open("rb") as handle:
+            handle.seek(start)
+            left = end - start + 1
+            while left > 0 and (chunk := handle.read(min(CHUNK, left))):
+                left -= len(chunk)
+                yield chunk
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -88,6 +135,7 @@ class S3Backend:
         self._lock = threading.Lock()
 
     def _call(self, what: str, method: str, **kwargs: Any) -> Any:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -97,7 +145,7 @@ class S3Backend:
             if code in ("NoSuchKey", "404"):
                 raise NotFound(f"stored file {what} does not exist") from None
             raise StorageUnavailable(f"S3 bucket {self.bucket}: {what}: {exc}") from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, Boto3Error) as exc:  # Boto3Error: a failed transfer
             raise StorageUnavailable(f"S3 bucket {self.bucket}: {what}: {exc}") from exc
 
     def _ensure_bucket(self) -> None:
@@ -115,8 +163,32 @@ class S3Backend:
         self._call(key, "put_object", Key=check_key(key), Body=data, ContentType=content_type)
         return f"s3://{self.bucket}/{key}"
 
+    def put_file(self, key: str, path: Path, content_type: str) -> str:
+        """Multipart for large files (boto3's transfer manager)."""
+        self._ensure_bucket()
+        self._call(key, "upload_file", Filename=str(path), Key=check_key(key),
+                   ExtraArgs={"ContentType": content_type})
+        return f"s3://{self.bucket}/{key}"
+
     def get(self, key: str) -> bytes:
         return self._call(key, "get_object", Key=check_key(key))["Body"].read()
+
+    def download(self, key: str, destination: Path) -> None:
+        self._call(key, "download_file", Key=check_key(key), Filename=str(destination))
+
+    def size(self, key: str) -> int:
+        return int(self._call(key, "head_object", Key=check_key(key))["ContentLength"])
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        body = self._call(key, "get_object", Key=check_key(key),
+                          Range=f"bytes={start}-{end}")["Body"]
+        try:
+            yield from body.iter_chunks(CHUNK)
+        finally:
+            body.close()
+
+    def local_path(self, key: str) -> Path | None:
+        return None
 
     def delete(self, key: str) -> None:
         self._call(key, "delete_object", Key=check_key(key))
@@ -160,9 +232,46 @@ class ObjectStorage:
                                          f"bucket is {backend.bucket}")
         return backend, rest
 
+    def put_file(self, key: str, path: Path, content_type: str) -> str:
+        """Store the file at `path` under `key` (streamed, never read whole); its
+        location."""
+        return self.default.put_file(key, path, content_type)
+
     def get(self, location: str) -> bytes:
         backend, key = self._resolve(location)
         return backend.get(key)
+
+    def size(self, location: str) -> int:
+        backend, key = self._resolve(location)
+        return backend.size(key)
+
+    def read_range(self, location: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes `start` to `end` (inclusive), in chunks."""
+        backend, key = self._resolve(location)
+        return backend.read_range(key, start, end)
+
+    def local_path(self, location: str) -> Path | None:
+        """The object's file when it is on this machine's disk (filesystem storage)."""
+        backend, key = self._resolve(location)
+        return backend.local_path(key)
+
+    @contextmanager
+    def local_copy(self, location: str, directory: Path) -> Iterator[Path]:
+        """A file holding the object for the duration of the block: the stored file
+        itself on the filesystem backend, otherwise a download into `directory` (a
+        worker's own temporary space), removed afterwards."""
+        backend, key = self._resolve(location)
+        path = backend.local_path(key)
+        if path is not None:
+            if not path.is_file():
+                raise NotFound(f"stored file {key} does not exist")
+            yield path
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory, prefix="download-") as folder:
+            copy = Path(folder) / Path(key).name
+            backend.download(key, copy)
+            yield copy
 
     def delete(self, location: str) -> None:
         backend, key = self._resolve(location)

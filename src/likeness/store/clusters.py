@@ -1,11 +1,13 @@
 """Every query on clusters of unknown faces. A scope is one clustering: the unknown tracks
-of all videos (event_id None) or the photo faces of one event; its faces live in `tracks`
-or `photo_faces`, each with its `cluster_id` and quality `weight`."""
+of all videos, the photo faces of one event, or the unknown sightings of all camera
+streams; its faces live in `tracks`, `photo_faces` or `sightings`, each with its
+`cluster_id` and quality `weight`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, defer
 
-from likeness.enums import ClusterStatus, TrackStatus
+from likeness.enums import ClusterScope, ClusterStatus, Decision, TrackStatus
 from likeness.errors import NotFound
 from likeness.store.models import (
     EMBEDDING_DIMENSION,
@@ -32,38 +34,62 @@ from likeness.store.models import (
     ClusterExclusion,
     Photo,
     PhotoFace,
+    Sighting,
+    Stream,
     Track,
     Video,
 )
 
-# pg_advisory_xact_lock key space of clusterings: this constant in the high 32 bits.
+# pg_advisory_xact_lock key spaces (the high 32 bits): the videos' and the events'
+# clusterings (the event's id, or 0, below), and the cameras' one.
 LOCK_SPACE = 0x636C7573
+CAMERAS_LOCK_SPACE = 0x63616D73
 LIVE = (ClusterStatus.OPEN, ClusterStatus.HIDDEN)  # clusters that take new faces
+
+Face = Track | PhotoFace | Sighting  # a face of some clustering
+FACES: dict[ClusterScope, type[Track] | type[PhotoFace] | type[Sighting]] = {
+    ClusterScope.VIDEOS: Track, ClusterScope.EVENT: PhotoFace, ClusterScope.CAMERAS: Sighting}
+EXCLUSIONS = ClusterExclusion.__table__
+EXCLUDED = {ClusterScope.VIDEOS: "track_id", ClusterScope.EVENT: "photo_face_id",
+            ClusterScope.CAMERAS: "sighting_id"}  # the excluded face's column
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """One clustering: video unknowns (event_id None) or one event's faces, of one model."""
+    """One clustering of one model: video unknowns (event_id None), one event's faces
+    (event_id), or camera unknowns (`cameras`)."""
 
     event_id: int | None
     model: str | None = None  # None: any model's clusters (reading only)
+    cameras: bool = False
+
+    @classmethod
+    def of(cls, cluster: Cluster) -> Scope:
+        return cls(cluster.event_id, cluster.model, cluster.scope == ClusterScope.CAMERAS)
 
     @property
-    def faces(self) -> type[Track] | type[PhotoFace]:
-        return Track if self.event_id is None else PhotoFace
+    def kind(self) -> ClusterScope:
+        if self.cameras:
+            return ClusterScope.CAMERAS
+        return ClusterScope.VIDEOS if self.event_id is None else ClusterScope.EVENT
+
+    @property
+    def faces(self) -> type[Track] | type[PhotoFace] | type[Sighting]:
+        return FACES[self.kind]
 
     def pool(self) -> list[ColumnElement[bool]]:
-        """Which faces are clustered: unknown tracks, or the event's faces."""
-        if self.event_id is None:
-            where = [Track.status == TrackStatus.UNKNOWN]
-        else:
-            where = [PhotoFace.event_id == self.event_id]
+        """Which faces are clustered: unknown tracks, the event's faces, or unknown
+        sightings."""
+        where = {ClusterScope.VIDEOS: [Track.status == TrackStatus.UNKNOWN],
+                 ClusterScope.EVENT: [PhotoFace.event_id == self.event_id],
+                 ClusterScope.CAMERAS: [Sighting.decision == Decision.UNKNOWN]}[self.kind]
         return where if self.model is None else [*where, self.faces.model == self.model]
 
     def clusters(self) -> list[ColumnElement[bool]]:
-        owner = Cluster.event_id.is_(None) if self.event_id is None \
-            else Cluster.event_id == self.event_id
-        return [owner] if self.model is None else [owner, Cluster.model == self.model]
+        owner = [Cluster.scope == self.kind]
+        if self.event_id is not None:
+            owner.append(Cluster.event_id == self.event_id)
+        return owner if self.model is None else [*owner, Cluster.model == self.model]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +114,8 @@ class FaceRows:
 
 def lock(session: Session, scope: Scope) -> None:
     """Serialise changes to one clustering until the transaction ends."""
-    key = (LOCK_SPACE << 32) | ((scope.event_id or 0) & 0x7FFFFFFF)
+    space = CAMERAS_LOCK_SPACE if scope.cameras else LOCK_SPACE
+    key = (space << 32) | ((scope.event_id or 0) & 0x7FFFFFFF)
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
@@ -110,17 +137,17 @@ def faces(session: Session, scope: Scope, *, clusters: Sequence[int] | None = No
     return FaceRows.of(session.execute(query.order_by(table.id)).all())
 
 
-def face(session: Session, scope: Scope, face_id: int) -> Track | PhotoFace:
-    found = session.get(Track, face_id) if scope.event_id is None \
-        else session.get(PhotoFace, face_id)
-    if found is None:
+def face(session: Session, scope: Scope, face_id: int) -> Face:
+    found = session.get(scope.faces, face_id)
+    if not isinstance(found, Face):
         raise NotFound(f"face {face_id} does not exist")
     return found
 
 
 def detach_departed(session: Session, scope: Scope) -> set[int]:
     """Take out of live clusters the faces that left the pool (a track tagged since, by
-    review or enrollment); the clusters they left."""
+    review or enrollment; a sighting recognised as its face turned to the camera); the
+    clusters they left."""
     table = scope.faces
     live = select(Cluster.id).where(*scope.clusters(), Cluster.status.in_(LIVE))
     session.execute(update(table).where(table.cluster_id.in_(live), not_(and_(*scope.pool())))
@@ -141,16 +168,11 @@ def stale_clusters(session: Session, scope: Scope) -> list[int]:
 
 def exclusions(session: Session, scope: Scope) -> list[tuple[int, int]]:
     """(cluster, face) pairs that must not meet again."""
-    column = _excluded_face(scope)
+    excluded = EXCLUSIONS.c[EXCLUDED[scope.kind]]
     return [(c, f) for c, f in session.execute(
-        select(ClusterExclusion.cluster_id, column)
-        .join(Cluster, Cluster.id == ClusterExclusion.cluster_id)
-        .where(*scope.clusters(), column.is_not(None)))]
-
-
-def _excluded_face(scope: Scope) -> Any:
-    return ClusterExclusion.track_id if scope.event_id is None \
-        else ClusterExclusion.photo_face_id
+        select(EXCLUSIONS.c.cluster_id, excluded)
+        .join(Cluster, Cluster.id == EXCLUSIONS.c.cluster_id)
+        .where(*scope.clusters(), excluded.is_not(None)))]
 
 
 # ---------------------------------------------------------------- clusters
@@ -178,10 +200,10 @@ def create_clusters(session: Session, scope: Scope, count: int) -> list[int]:
         return []
     assert scope.model is not None, "clusters are made for one model"
     return list(session.scalars(text("""
-        INSERT INTO clusters (event_id, model, weighted_sum)
-        SELECT :event, :model, CAST(:zero AS vector) FROM generate_series(1, :count)
+        INSERT INTO clusters (scope, event_id, model, weighted_sum)
+        SELECT :scope, :event, :model, CAST(:zero AS vector) FROM generate_series(1, :count)
         RETURNING id"""), {
-        "event": scope.event_id, "model": scope.model, "count": count,
+        "scope": scope.kind.value, "event": scope.event_id, "model": scope.model, "count": count,
         "zero": np.zeros(EMBEDDING_DIMENSION, np.float32)}))
 
 
@@ -223,19 +245,19 @@ def delete_clusters(session: Session, ids: Sequence[int]) -> None:
 
 
 def exclude(session: Session, scope: Scope, cluster_id: int, face_id: int) -> None:
-    column = _excluded_face(scope).key
     session.execute(pg_insert(ClusterExclusion).values(cluster_id=cluster_id,
-                                                       **{column: face_id})
+                                                 **{EXCLUDED[scope.kind]: face_id})
                     .on_conflict_do_nothing())
 
 
 def move_exclusions(session: Session, scope: Scope, source_id: int, target_id: int) -> None:
     """The source cluster's exclusions become the target's."""
-    column = _excluded_face(scope)
+    name = EXCLUDED[scope.kind]
     session.execute(pg_insert(ClusterExclusion).from_select(
-        ["cluster_id", column.key],
-        select(literal(target_id, BigInteger), column)
-        .where(ClusterExclusion.cluster_id == source_id)).on_conflict_do_nothing())
+        ["cluster_id", name],
+        select(literal(target_id, BigInteger), EXCLUSIONS.c[name])
+        .where(EXCLUSIONS.c.cluster_id == source_id, EXCLUSIONS.c[name].is_not(None)))
+        .on_conflict_do_nothing())
 
 
 def page(session: Session, scope: Scope, *, status: ClusterStatus, limit: int, offset: int
@@ -280,18 +302,42 @@ def video_spans(session: Session, cluster_ids: Sequence[int]
     return found
 
 
+def camera_spans(session: Session, cluster_ids: Sequence[int]
+                 ) -> dict[int, list[tuple[int, str, datetime, datetime, int]]]:
+    """Per cluster, the streams its sightings come from: (stream, its name, first seen,
+    last seen, sightings)."""
+    found: dict[int, list[tuple[int, str, datetime, datetime, int]]] = {
+        c: [] for c in cluster_ids}
+    rows = session.execute(
+        select(Sighting.cluster_id, Stream.id, Stream.name, func.min(Sighting.first_seen_at),
+               func.max(Sighting.last_seen_at), func.count())
+        .join(Stream, Stream.id == Sighting.stream_id)
+        .where(Sighting.cluster_id.in_(cluster_ids))
+        .group_by(Sighting.cluster_id, Stream.id).order_by(Sighting.cluster_id, Stream.id))
+    for cluster_id, stream_id, name, first, last, count in rows:
+        assert cluster_id is not None
+        found[cluster_id].append((stream_id, name, first, last, count))
+    return found
+
+
+def _described(scope: Scope) -> Any:
+    """The scope's faces with what names each: its photo's key, or its stream's name."""
+    if scope.kind == ClusterScope.EVENT:
+        return select(PhotoFace, Photo.photo_key).join(Photo, Photo.id == PhotoFace.photo_id)
+    return select(Sighting, Stream.name).outerjoin(Stream, Stream.id == Sighting.stream_id)
+
+
 def members(session: Session, scope: Scope, cluster_id: int, *, limit: int | None = None,
             offset: int = 0) -> list[Any]:
-    """A cluster's faces, heaviest first: tracks, or (photo face, photo key) pairs."""
+    """A cluster's faces, heaviest first: tracks, (photo face, photo key) or (sighting,
+    stream name) pairs."""
     table = scope.faces
     order = (table.weight.desc(), table.id)
-    if scope.event_id is None:
+    if scope.kind == ClusterScope.VIDEOS:
         return list(session.scalars(select(Track).where(Track.cluster_id == cluster_id)
                                     .order_by(*order).limit(limit).offset(offset)))
-    return list(session.execute(
-        select(PhotoFace, Photo.photo_key).join(Photo, Photo.id == PhotoFace.photo_id)
-        .where(PhotoFace.cluster_id == cluster_id).order_by(*order).limit(limit)
-        .offset(offset)))
+    return list(session.execute(_described(scope).where(table.cluster_id == cluster_id)
+                                .order_by(*order).limit(limit).offset(offset)))
 
 
 def members_of(session: Session, scope: Scope, cluster_ids: Sequence[int], per_cluster: int
@@ -304,16 +350,15 @@ def members_of(session: Session, scope: Scope, cluster_ids: Sequence[int], per_c
     ).where(table.cluster_id.in_(cluster_ids)).subquery()
     chosen = select(ranked.c.id).where(ranked.c.rank <= per_cluster)
     order = (table.cluster_id, table.weight.desc(), table.id)
-    if scope.event_id is None:
+    if scope.kind == ClusterScope.VIDEOS:
         for track in session.scalars(select(Track).where(Track.id.in_(chosen)).order_by(*order)
                                      .options(defer(Track.embedding), defer(Track.crop_jpeg))):
             found[track.cluster_id or 0].append(track)
         return found
-    for face, key in session.execute(
-            select(PhotoFace, Photo.photo_key).join(Photo, Photo.id == PhotoFace.photo_id)
-            .where(PhotoFace.id.in_(chosen)).order_by(*order)
-            .options(defer(PhotoFace.embedding), defer(PhotoFace.crop_jpeg))):
-        found[face.cluster_id or 0].append((face, key))
+    for face, name in session.execute(
+            _described(scope).where(table.id.in_(chosen)).order_by(*order)
+            .options(defer(table.embedding), defer(table.crop_jpeg))):
+        found[face.cluster_id or 0].append((face, name))
     return found
 
 

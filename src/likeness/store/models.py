@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from likeness.enums import (
+    ClusterScope,
     ClusterStatus,
     Decision,
     DeliveryStatus,
@@ -93,7 +94,8 @@ class Video(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     source: Mapped[str] = mapped_column(String(1000))  # what the caller named it
-    path: Mapped[str] = mapped_column(String(1000))  # where it is read from
+    path: Mapped[str | None] = mapped_column(String(1000))  # a file on the server, or
+    location: Mapped[str | None] = mapped_column(Text)  # an upload in object storage
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[VideoStatus] = mapped_column(_states(VideoStatus, 20),
                                                 default=VideoStatus.QUEUED)
@@ -219,13 +221,16 @@ class PhotoFace(Base):
 
 
 class Cluster(Base):
-    """Unknown faces that look like one person: video tracks (event_id None) or the photo
-    faces of one event. The weighted sum of its faces' embeddings, their total weight
-    and count are what incremental assignment compares new faces with."""
+    """Unknown faces that look like one person: video tracks, the photo faces of one
+    event (event_id), or camera sightings, as `scope` says. The weighted sum of its faces'
+    embeddings, their total weight and count are what incremental assignment compares new
+    faces with."""
 
     __tablename__ = "clusters"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    scope: Mapped[ClusterScope] = mapped_column(_states(ClusterScope, 10),
+                                                default=ClusterScope.VIDEOS)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     model: Mapped[str] = mapped_column(String(100))
     status: Mapped[ClusterStatus] = mapped_column(_states(ClusterStatus, 10),
@@ -252,6 +257,8 @@ class ClusterExclusion(Base):
     track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
     photo_face_id: Mapped[int | None] = mapped_column(ForeignKey("photo_faces.id",
                                                                  ondelete="CASCADE"))
+    sighting_id: Mapped[int | None] = mapped_column(ForeignKey("sightings.id",
+                                                               ondelete="CASCADE"))
 
 
 class Stream(Base):
@@ -287,8 +294,15 @@ class Sighting(Base):
     detections: Mapped[int] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(100))
     embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSION))
-    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)  # clustering.face_weight
     crop_jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    # Its best face, for the enrollment gates when its cluster is named (None: recorded
+    # before migration 0009).
+    det_score: Mapped[float | None] = mapped_column(Float)
+    bbox: Mapped[list[float] | None] = mapped_column(JSONB)
+    quality: Mapped[dict[str, float] | None] = mapped_column(JSONB)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id",
+                                                              ondelete="SET NULL"))
 
 
 class Webhook(Base):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, defer
 
 from likeness.enums import Decision
@@ -113,22 +113,35 @@ def sightings_page(session: Session, *, stream_id: int | None = None,
     return [(s, stream, person) for s, stream, person in rows], total
 
 
+def sighted_people(session: Session, limit: int) -> list[tuple[int, str]]:
+    """The people with sightings (matched or proposed), by name: (person, name)."""
+    seen = select(Sighting.id).where(Sighting.person_id == Person.id).exists()
+    return [(person_id, name) for person_id, name in session.execute(
+        select(Person.id, Person.name).where(seen).order_by(Person.name, Person.id)
+        .limit(limit))]
+
+
 def last_seen(session: Session, stream_ids: Sequence[int], per_stream: int, scan: int = 200
               ) -> dict[int, list[tuple[int, str, datetime]]]:
     """For each stream, the `per_stream` people matched on it most recently: (person,
-    name, last seen), among its latest `scan` matched sightings."""
-    found: dict[int, list[tuple[int, str, datetime]]] = {}
-    for stream_id in stream_ids:
-        rows = session.execute(
-            select(Sighting.person_id, Person.name, Sighting.last_seen_at)
-            .join(Person, Person.id == Sighting.person_id)
-            .where(Sighting.stream_id == stream_id, Sighting.decision == Decision.MATCH)
-            .order_by(Sighting.last_seen_at.desc()).limit(scan))
-        people: dict[int, tuple[int, str, datetime]] = {}
-        for person_id, name, seen in rows:
-            if person_id is not None and person_id not in people:
-                people[person_id] = (person_id, name, seen)
-                if len(people) == per_stream:
-                    break
-        found[stream_id] = list(people.values())
+    name, last seen), among its latest `scan` matched sightings. One statement for all
+    the streams (the cameras page polls it)."""
+    found: dict[int, list[tuple[int, str, datetime]]] = {s: [] for s in stream_ids}
+    if not stream_ids:
+        return found
+    rows = session.execute(text("""
+        SELECT streams.id, seen.person_id, seen.name, seen.at
+        FROM unnest(CAST(:streams AS bigint[])) AS streams (id)
+        CROSS JOIN LATERAL (
+            SELECT recent.person_id, people.name, max(recent.last_seen_at) AS at
+            FROM (SELECT person_id, last_seen_at FROM sightings
+                  WHERE stream_id = streams.id AND decision = 'match'
+                  ORDER BY last_seen_at DESC LIMIT :scan) AS recent
+            JOIN people ON people.id = recent.person_id
+            GROUP BY recent.person_id, people.name
+            ORDER BY at DESC, recent.person_id LIMIT :per_stream) AS seen
+        ORDER BY streams.id, seen.at DESC, seen.person_id"""), {
+        "streams": [int(s) for s in stream_ids], "scan": scan, "per_stream": per_stream})
+    for stream_id, person_id, name, at in rows:
+        found[stream_id].append((person_id, name, at))
     return found

@@ -40,6 +40,10 @@ def add_video(session: Session, values: dict[str, Any]) -> tuple[Video, bool]:
 
 
 def get_video(session: Session, video_id: int) -> Video:
+def video_with_sha256(session: Session, sha256: str) -> Video | None:
+    return session.scalars(select(Video).where(Video.sha256 == sha256)).one_or_none()
+
+
     video = session.get(Video, video_id)
     if video is None:
         raise NotFound(f"video {video_id} does not exist")
@@ -161,13 +165,14 @@ def tracks_like(session: Session, embedding: np.ndarray, model: str, min_similar
 
 # ---------------------------------------------------------------- review
 
-def propose(session: Session, track_id: int, person_id: int, similarity: float) -> bool:
+def propose(session: Session, track_id: int, person_id: int, similarity: float
+            ) -> int | None:
     """Queue a review item unless this track was already proposed for this person
-    (a rejection is remembered); whether one was added."""
+    (a rejection is remembered); the new item's id, None when none was added."""
     statement = pg_insert(ReviewItem).values(
         track_id=track_id, person_id=person_id, similarity=similarity).on_conflict_do_nothing(
         constraint="review_items_track_person_key").returning(ReviewItem.id)
-    return session.execute(statement).scalar() is not None
+    return session.execute(statement).scalar()
 
 
 def review_page(session: Session, *, status: str, limit: int, offset: int

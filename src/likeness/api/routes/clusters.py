@@ -1,10 +1,11 @@
-"""Clusters of unknown faces: video tracks nobody enrolled, and each event's faces. A
+"""Clusters of unknown faces: video tracks nobody enrolled, camera sightings nobody was
+recognised in, and each event's faces. A
 person names a cluster once, takes out a face that is someone else, merges two clusters of
 one person, or hides one not worth naming."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Response, status
 
@@ -36,24 +37,33 @@ FaceId = Annotated[int, path_id("face")]
 EventId = Annotated[int, path_id("event")]
 StatusFilter = Annotated[ClusterStatus, Query(
     alias="status", description="open: waiting for a name; hidden; named")]
+ScopeFilter = Annotated[Literal["videos", "cameras"], Query(
+    description="videos: unknown tracks of the scanned videos; cameras: unknown sightings "
+                "of the camera streams")]
 
 
 @router.get("/clusters", dependencies=[VIEWER], response_model=ClusterPage)
 def list_clusters(session: SessionDep, clusters: ClustersDep,
                   status_filter: StatusFilter = ClusterStatus.OPEN,
-                  limit: Limit = 50, offset: Offset = 0) -> ClusterPage:
-    """Unknown faces of videos grouped by person, largest first: each cluster with a few
-    face thumbnails and the videos and time ranges it appears in."""
-    return page_of(ClusterPage, clusters.page(session, None, status=status_filter,
-                                              limit=limit, offset=offset), ClusterOut.of)
+                  scope: ScopeFilter = "videos", limit: Limit = 50, offset: Offset = 0
+                  ) -> ClusterPage:
+    """Unknown faces of videos (or, with scope=cameras, of camera streams) grouped by
+    person, largest first: each cluster with a few face thumbnails and where it appears
+    (videos and time ranges, or streams and when)."""
+    return page_of(ClusterPage, clusters.page(session, None, cameras=scope == "cameras",
+                                              status=status_filter, limit=limit,
+                                              offset=offset), ClusterOut.of)
 
 
 @router.post("/clusters", dependencies=[EDITOR], response_model=ClusteringQueuedOut,
              status_code=status.HTTP_202_ACCEPTED, responses=declare(409))
-def rebuild_clusters(session: SessionDep, clusters: ClustersDep) -> ClusteringQueuedOut:
-    """Queue a clustering of the videos' unknown faces from scratch (new faces are
-    clustered on their own after every scan). Hidden and named clusters stay."""
-    return ClusteringQueuedOut(job_id=clusters.request_rebuild(session, None))
+def rebuild_clusters(session: SessionDep, clusters: ClustersDep,
+                     scope: ScopeFilter = "videos") -> ClusteringQueuedOut:
+    """Queue a clustering of the videos' (or the cameras') unknown faces from scratch
+    (new faces are clustered on their own after every scan, and as unknown faces leave a
+    camera). Hidden and named clusters stay."""
+    return ClusteringQueuedOut(job_id=clusters.request_rebuild(
+        session, None, cameras=scope == "cameras"))
 
 
 @router.get("/clusters/{cluster_id}", dependencies=[VIEWER], response_model=ClusterOut,
@@ -107,7 +117,8 @@ def name_cluster(cluster_id: ClusterId, session: SessionDep, clusters: ClustersD
                      description='{"name": ...} for a new person, or {"person_id": ...}')]
                  ) -> NamedOut:
     """Name the cluster: its best faces (within the enrollment gates) join the person's
-    gallery, its tracks tag their videos, and it leaves the list of unknowns."""
+    gallery, its tracks tag their videos (its sightings become the person's), and it
+    leaves the list of unknowns."""
     if isinstance(person, NewPersonIn):
         named = clusters.name(session, cluster_id, name=person.name)
     else:

@@ -11,8 +11,10 @@ from likeness.ui.pages import (
     recognize,
     review,
     settings,
+    streams,
     videos,
 )
 
 routers = [home.router, people.router, recognize.router, review.router, videos.router,
-           clusters.router, events.router, live.router, settings.router]
+           clusters.router, events.router, streams.router, live.router,
+           settings.router]

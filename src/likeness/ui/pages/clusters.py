@@ -1,12 +1,13 @@
-"""Unknown faces: the clusters of video tracks nobody enrolled, largest first, and the
-decisions on a cluster (name it as a new or an existing person, merge clusters, take a face
-out, hide it or show it again). The same card and actions serve an event's clusters on
+"""Unknown faces: the clusters of video tracks (or, on the cameras tab, of camera
+sightings) nobody was recognised in, largest first, and the decisions on a cluster (name
+it as a new or an existing person, merge clusters, take a face out, hide it or show it
+again). The same card and actions serve an event's clusters on
 the event's page."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from likeness.api.deps import get_clusters
 from likeness.api.params import Offset, path_id
 from likeness.api.validation import MAX_BIGINT, Text
-from likeness.enums import ClusterStatus
+from likeness.enums import ClusterScope, ClusterStatus
 from likeness.errors import InvalidInput, NotFound
 from likeness.services.clusters import ClusterFace, ClusterService, ClusterSummary
 from likeness.services.people import PeopleRecords
@@ -53,18 +54,21 @@ def event_card(cluster: ClusterSummary, faces: list[ClusterFace]) -> Card:
 
 
 def _card(session: Session, clusters: ClusterService, cluster_id: int) -> Card:
-    """One cluster's card as it is now: a video cluster's best faces, or an event
-    cluster's first faces with their photos."""
+    """One cluster's card as it is now: a video or camera cluster's best faces, or an
+    event cluster's first faces with their photos."""
     summary = clusters.get(session, cluster_id)
     if summary.event_id is None:
         return Card(summary, [FaceView(f) for f in summary.faces])
     return event_card(summary, clusters.faces(session, cluster_id, limit=EVENT_FACES).items)
 
 
-def _count(session: Session, clusters: ClusterService, event_id: int | None,
+def _count(session: Session, clusters: ClusterService, cluster: ClusterSummary,
            status: ClusterStatus) -> dict:
-    """The list's count after a card left it (drawn again out of band)."""
-    total = clusters.page(session, event_id, status=status, limit=1).total
+    """The count of the list `cluster` was in, after its card left it (drawn again out of
+    band)."""
+    total = clusters.page(session, cluster.event_id,
+                          cameras=cluster.scope == ClusterScope.CAMERAS, status=status,
+                          limit=1).total
     return {"count": {"total": total, "hidden": status == ClusterStatus.HIDDEN}}
 
 
@@ -75,15 +79,25 @@ def _flash(message: str, kind: str = "ok", link: tuple[str, str] | None = None) 
 @router.get("/ui/clusters", response_class=HTMLResponse)
 def clusters_page(request: Request, session: DbSession, caller: ViewerUser,
                   clusters: Clusters, hidden: Annotated[bool, Query()] = False,
+                  scope: Annotated[Literal["videos", "cameras"], Query()] = "videos",
                   offset: Offset = 0) -> HTMLResponse:
+    """The videos' unknown faces, or the cameras' (`scope`), open or hidden."""
     status = ClusterStatus.HIDDEN if hidden else ClusterStatus.OPEN
-    found = clusters.page(session, None, status=status, limit=PAGE_SIZE, offset=offset)
+    found = clusters.page(session, None, cameras=scope == "cameras", status=status,
+                          limit=PAGE_SIZE, offset=offset)
 
-    def link(to: int) -> str:
-        return "/ui/clusters?" + urlencode({"hidden": "true", "offset": to} if hidden
-                                           else {"offset": to})
+    def link(to: int = 0, *, of: str = scope, hiding: bool = hidden) -> str:
+        query: dict[str, str | int] = {"scope": of} if of == "cameras" else {}
+        if hiding:
+            query["hidden"] = "true"
+        if to:
+            query["offset"] = to
+        return "/ui/clusters" + (f"?{urlencode(query)}" if query else "")
 
-    return page(request, "clusters.html", caller, found=found, hidden=hidden,
+    return page(request, "clusters.html", caller, found=found, hidden=hidden, scope=scope,
+                tabs=[(link(of="videos"), "videos", "Videos"),
+                      (link(of="cameras"), "cameras", "Cameras")],
+                hidden_link=link(hiding=not hidden),
                 cards=[Card(c, [FaceView(f) for f in c.faces]) for c in found.items],
                 previous=link(max(0, offset - PAGE_SIZE)) if offset > 0 else None,
                 following=link(offset + PAGE_SIZE) if offset + PAGE_SIZE < found.total
@@ -120,9 +134,12 @@ def name_cluster(request: Request, cluster_id: ClusterId, session: DbSession,
         faces += f", {named.refused} left out (too small or blurred)"
     tagged = f"; tagged in {', '.join(sources.get(v, f'video {v}') for v in named.videos)}" \
         if named.videos else ""
+    if named.sightings:
+        tagged += f"; {named.sightings} sighting{'' if named.sightings == 1 else 's'} " \
+                  "are theirs now"
     who = f"{named.name} (new person)" if named.created else named.name
     return page(request, "_clusters_gone.html", caller,
-                **_count(session, clusters, before.event_id, before.status), **_flash(
+                **_count(session, clusters, before, before.status), **_flash(
                     f"Named {who}: {faces}{tagged}.",
                     link=(f"/ui/people/{named.person_id}", f"See {named.name}")))
 
@@ -137,7 +154,7 @@ def hide_cluster(request: Request, cluster_id: ClusterId, session: DbSession,
                else f"Cluster #{cluster_id} is back with the unknown faces.")
     left = ClusterStatus.OPEN if hidden else ClusterStatus.HIDDEN
     return page(request, "_clusters_gone.html", caller,
-                **_count(session, clusters, summary.event_id, left), **_flash(message))
+                **_count(session, clusters, summary, left), **_flash(message))
 
 
 @router.post("/ui/clusters/{cluster_id}/faces/{face_id}/remove", response_class=HTMLResponse)
@@ -150,7 +167,7 @@ def remove_face(request: Request, cluster_id: ClusterId, face_id: FaceId,
         card = _card(session, clusters, cluster_id)
     except NotFound:  # that was its last face
         return page(request, "_clusters_gone.html", caller,
-                    **_count(session, clusters, before.event_id, before.status),
+                    **_count(session, clusters, before, before.status),
                     **_flash(f"Cluster #{cluster_id} had no other face: it is gone."))
     return page(request, "_clusters_card.html", caller, card=card)
 
@@ -171,5 +188,5 @@ def merge_clusters(request: Request, session: DbSession, caller: EditorUser,
         clusters.merge(session, target, other)
     card = _card(session, clusters, target)
     return page(request, "_clusters_merged.html", caller, card=card, gone=others,
-                **_count(session, clusters, card.cluster.event_id, ClusterStatus.OPEN),
+                **_count(session, clusters, card.cluster, ClusterStatus.OPEN),
                 **_flash(f"Merged {len(others) + 1} clusters into #{target}."))

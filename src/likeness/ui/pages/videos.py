@@ -3,7 +3,6 @@ its player, who appears when, and its tags."""
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -11,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from likeness.api.deps import get_video_records
 from likeness.api.params import Offset, path_id
+from likeness.api.ranges import ranged_response
 from likeness.api.validation import clean_filename
 from likeness.enums import ReviewStatus, VideoStatus
 from likeness.errors import InvalidInput
@@ -92,13 +92,19 @@ def video_detail(request: Request, session: DbSession, caller: ViewerUser,
 
 
 @router.get("/ui/videos/{video_id}/file", response_class=FileResponse)
-def video_file(session: DbSession, caller: ViewerUser, records: Records, video_id: VideoId
-               ) -> FileResponse:
-    """The video itself, for the player; FileResponse answers Range requests (seeking)."""
-    path = records.media_file(session, video_id)
-    media_type = mimetypes.guess_type(path.name)[0] or "video/mp4"
-    return FileResponse(path, media_type=media_type,
-                        headers={"cache-control": "private, max-age=3600"})
+def video_file(request: Request, session: DbSession, caller: ViewerUser, records: Records,
+               video_id: VideoId) -> Response:
+    """The video itself, for the player, with Range requests (seeking): a file on this
+    machine, or the object in storage read range by range."""
+    media = records.media(session, video_id)
+    headers = {"cache-control": "private, max-age=3600"}
+    if media.path is not None:
+        return FileResponse(media.path, media_type=media.media_type, headers=headers)
+    assert media.storage is not None and media.location is not None
+    storage, location = media.storage, media.location
+    return ranged_response(request.headers.get("range"), media.size, media.media_type,
+                           lambda start, end: storage.read_range(location, start, end),
+                           headers)
 
 
 @router.delete("/ui/videos/{video_id}")

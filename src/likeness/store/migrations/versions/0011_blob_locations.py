@@ -1,8 +1,13 @@
-"""Blobs in the configured object storage (issue 15).
+"""Blobs in the configured object storage: an uploaded video is kept there (a location,
+`fs://...` or `s3://bucket/...`) rather than in a local folder, so that a worker on
+another machine can scan it. A video is read from a server path or from a location,
+exactly one.
 
 Revision ID: 0011
 Revises: 0010
 """
+
+from alembic import op
 
 revision = "0011"
 down_revision = "0010"
@@ -11,8 +16,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute("ALTER TABLE videos ADD COLUMN location text, ALTER COLUMN path DROP NOT NULL")
+    op.execute("ALTER TABLE videos ADD CONSTRAINT videos_path_or_location "
+               "CHECK ((path IS NULL) <> (location IS NULL))")
 
 
 def downgrade() -> None:
-    pass
+    # Videos kept only in object storage have no server path to fall back on.
+    op.execute("DELETE FROM videos WHERE path IS NULL")
+    op.execute("ALTER TABLE videos DROP CONSTRAINT videos_path_or_location, "
+               "DROP COLUMN location, ALTER COLUMN path SET NOT NULL")
