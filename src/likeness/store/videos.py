@@ -39,11 +39,11 @@ def add_video(session: Session, values: dict[str, Any]) -> tuple[Video, bool]:
     return session.scalars(select(Video).where(Video.sha256 == values["sha256"])).one(), False
 
 
-def get_video(session: Session, video_id: int) -> Video:
 def video_with_sha256(session: Session, sha256: str) -> Video | None:
     return session.scalars(select(Video).where(Video.sha256 == sha256)).one_or_none()
 
 
+def get_video(session: Session, video_id: int) -> Video:
     video = session.get(Video, video_id)
     if video is None:
         raise NotFound(f"video {video_id} does not exist")
