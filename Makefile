@@ -44,6 +44,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/openset.py
 	$(BIN)/python bench/ui.py
 	$(BIN)/python bench/video.py  # needs the ffmpeg CLI
+	$(BIN)/python bench/workers.py  # needs the ffmpeg CLI
+	$(BIN)/python bench/footprint.py
 
 # The gRPC stubs, checked in beside the .proto (tests/rpc checks they are current).
 proto: $(VENV)/.dev

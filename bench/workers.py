@@ -1,6 +1,6 @@
 """Scan throughput with 1 and 2 worker processes, videos in S3.
 
-    python bench/workers.py [--videos 8] [--seconds 10]   # needs the ffmpeg CLI
+    python bench/workers.py [--videos 8] [--seconds 10] [--rounds 3]   # needs ffmpeg
 
 The videos (stretches of the shared clip at 720p, different content each) are uploaded
 to an S3 server (moto's, on loopback) through VideoRecords, as the API does, and queued.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,8 @@ from likeness.jobs.queue import JobQueue
 from likeness.services.videos import ScanOptions, VideoRecords, VideoService
 from likeness.storage import ObjectStorage
 from likeness.store import Database
+
+REFERENCE = "reference: VideoService.scan in-process, local files"
 
 
 def make_videos(count: int, seconds: float, folder: Path) -> list[Path]:
@@ -101,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import logging
 
@@ -122,35 +126,37 @@ def main() -> None:
         try:
             videos = make_videos(args.videos, args.seconds, work)
             samples = args.videos * int(args.seconds)
-            rows = []
-            empty(database)
-            started = time.perf_counter()
-            service = VideoService.from_settings(engine, settings)
-            with database.session() as session:
-                registered = [VideoRecords.register(session, v, v.name, ScanOptions(fps=1))[0]
-                              for v in videos]
-            for video in registered:
-                service.scan(database.sessions, video.id)
-            reference = time.perf_counter() - started
-            rows.append(("reference: VideoService.scan in-process, local files", reference))
-            for workers, inference in ((1, 0), (2, 0), (2, 1)):
-                seconds = run_workers(settings, database, videos, workers, inference, work)
-                threads = "one per core" if inference == 0 else str(inference)
-                rows.append((f"{workers} worker process(es), inference threads {threads}",
-                             seconds))
+            configs = ((1, 0), (2, 0), (2, 1))
+            times: dict[str, list[float]] = {}
+            for _ in range(args.rounds):  # each round runs every configuration
+                empty(database)
+                started = time.perf_counter()
+                service = VideoService.from_settings(engine, settings)
+                with database.session() as session:
+                    registered = [VideoRecords.register(session, v, v.name,
+                                                        ScanOptions(fps=1))[0] for v in videos]
+                for video in registered:
+                    service.scan(database.sessions, video.id)
+                times.setdefault(REFERENCE, []).append(time.perf_counter() - started)
+                for workers, inference in configs:
+                    threads = "one per core" if inference == 0 else str(inference)
+                    label = f"{workers} worker process(es), inference threads {threads}"
+                    times.setdefault(label, []).append(
+                        run_workers(settings, database, videos, workers, inference, work))
         finally:
             engine.close()
             database.close()
             s3.stop()
     print(f"\n{machine()}\n")
     print(f"{args.videos} videos of {args.seconds:g} s at 720p, sampled at 1 fps "
-          f"({samples} frames), uploaded to S3 (moto, loopback)\n")
-    print("| scanned by | seconds | frames/s | vs reference |")
+          f"({samples} frames), uploaded to S3 (moto, loopback); median of {args.rounds} "
+          "rounds, each running every configuration\n")
+    print("| scanned by | seconds | frames/s | vs reference (median of per-round ratios) |")
     print("|---|---:|---:|---:|")
-    for label, seconds in rows:
-        print(f"| {label} | {seconds:.1f} | {samples / seconds:.1f} | "
-              f"{reference / seconds:.2f}x |")
-
+    for label, runs in times.items():
+        seconds = statistics.median(runs)
+        ratio = statistics.median(r / t for r, t in zip(times[REFERENCE], runs, strict=True))
+        print(f"| {label} | {seconds:.1f} | {samples / seconds:.1f} | {ratio:.2f}x |")
 
 if __name__ == "__main__":
     main()

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         "pgvector", validation_alias=_env("LIKENESS_VECTOR_BACKEND"),
         description="Which index answers vector searches: pgvector (in PostgreSQL) or "
                     "milvus. PostgreSQL keeps every embedding either way; Milvus is an index "
-                    "fed from it (see docs/scaling.md).")
+                    "fed from it (docs/vector-index.md).")
     milvus_uri: str | None = Field(
         None, validation_alias=_env("LIKENESS_MILVUS_URI"),
         description="Milvus server (http://host:19530) or a file path, which runs "

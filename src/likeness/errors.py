@@ -82,6 +82,10 @@ class DatabaseUnavailable(LikenessError):
     """PostgreSQL cannot be reached, or lacks pgvector."""
 
 
+class VectorIndexUnavailable(DatabaseUnavailable):
+    """The external vector index (Milvus) cannot be reached or refused a request."""
+
+
 class StorageUnavailable(LikenessError):
     """The object storage (a directory, an S3 bucket) cannot be read or written."""
 

@@ -39,7 +39,7 @@ def test_health(client: TestClient) -> None:
     assert body["embedding_dimension"] == 512
     assert body["det_size"] == [640, 640]
     assert "CPUExecutionProvider" in body["onnx_providers"]
-    assert body["version"]
+    assert body["version"] and body["vector_backend"] == "pgvector"
     states = {name: part["state"] for name, part in body["components"].items()}
     assert states == {"model": "up", "database": "up", "worker": "disabled",
                       "watcher": "disabled", "grpc": "disabled"}

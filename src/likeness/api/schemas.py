@@ -56,8 +56,10 @@ class HealthOut(BaseModel):
     onnx_providers: list[str]
     embedding_dimension: int | None
     det_size: list[int]
+    vector_backend: Literal["pgvector", "milvus"] = Field(
+        description="Which index answers vector searches (LIKENESS_VECTOR_BACKEND)")
     components: dict[str, ComponentOut] = Field(
-        description="model, database, worker, watcher, grpc")
+        description="model, database, worker, watcher, grpc; vectors with Milvus")
 
 
 class QualityOut(BaseModel):

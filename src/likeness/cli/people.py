@@ -236,13 +236,15 @@ def upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """The gallery's size and how its faces are indexed for search."""
-    from likeness.store import search_index
+    from likeness.store import search_index, vectors
 
     with open_database(load_settings()) as database, database.engine.connect() as connection:
         faces = search_index.count_faces(connection)
         layout = search_index.current_layout(connection)
+        _, backend = vectors.health(database.engine)
     console.print(f"faces: {faces:,}")
     console.print(f"index: {layout.describe() if layout else 'none (searches scan every face)'}")
+    console.print(f"vector backend: {backend}")
     if search_index.needs_rebuild(layout, faces):
         console.print(f"advice: run `likeness db reindex` for "
                       f"{search_index.layout_for(faces).describe()}")
@@ -250,6 +252,9 @@ def db_status() -> None:
 
 @db_app.command("reindex")
 def db_reindex(
+    backend: Annotated[str | None, typer.Option(
+        help="pgvector or milvus; default: the configured one (LIKENESS_VECTOR_BACKEND)")]
+    = None,
     kind: Annotated[str | None, typer.Option(
         help="hnsw or ivfflat; default: by the gallery's size")] = None,
     shards: Annotated[int | None, typer.Option(
@@ -261,20 +266,41 @@ def db_reindex(
     memory: Annotated[str, typer.Option(help="maintenance_work_mem for the build")] = "2GB",
 ) -> None:
     """Rebuild the faces' search index for today's gallery (IVFFlat learns its cells from
-    the faces it is built on). Searches and enrollments go on meanwhile."""
-    from likeness.store import search_index
+    the faces it is built on). Searches and enrollments go on meanwhile. With --backend
+    milvus: the Milvus collections, from PostgreSQL (searches meanwhile may miss faces
+    not yet copied)."""
+    from likeness.store import search_index, vectors
 
+    settings = load_settings()
+    backend = backend or settings.vector_backend
+    if backend not in ("pgvector", "milvus"):
+        raise typer.BadParameter("--backend is pgvector or milvus")
+    if backend == "milvus" and settings.vector_backend != "milvus":
+        raise typer.BadParameter("--backend milvus needs LIKENESS_VECTOR_BACKEND=milvus "
+                                 "(else nothing would search or feed the index)")
     if kind not in (None, "hnsw", "ivfflat"):
         raise typer.BadParameter("--kind is hnsw or ivfflat")
     if not re.fullmatch(r"\d+(kB|MB|GB)", memory):
         raise typer.BadParameter("--memory is a size such as 512MB or 4GB")
-    with open_database(load_settings()) as database, database.engine.connect(
+    with open_database(settings) as database, database.engine.connect(
             ).execution_options(isolation_level="AUTOCOMMIT") as connection:
+        started = time.perf_counter()
+        index = vectors.external_index(database.engine)
+        if backend == "milvus" and index is not None:
+            with console.status(f"rebuilding milvus at {index.describe()}"), \
+                    failing_on_errors():
+                counts = vectors.rebuild(database.engine, index)
+            console.print(f"rebuilt milvus at {index.describe()} in "
+                          f"{time.perf_counter() - started:.1f} s: " + ", ".join(
+                              f"{name} {rows:,}" for name, rows in counts.items()))
+            return
         faces = search_index.count_faces(connection)
         layout = search_index.layout_for(faces, kind, shards, lists)  # type: ignore[arg-type]
-        started = time.perf_counter()
         with console.status(f"building {layout.describe()}"), failing_on_errors():
             search_index.build(connection, layout, concurrently=True, memory=memory)
+        if settings.vector_backend == "pgvector" and vectors.feed_enabled(connection):
+            vectors.disable_feed(connection)  # left by an earlier milvus backend
+            console.print("stopped feeding Milvus (the backend is pgvector)")
     console.print(f"built {layout.describe()} in {time.perf_counter() - started:.1f} s")
 
 

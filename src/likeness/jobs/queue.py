@@ -27,14 +27,14 @@ from sqlalchemy import make_url
 
 from likeness.config import Settings
 from likeness.engine import FaceEngine
-from likeness.errors import FetchFailed, LikenessError, NotFound
+from likeness.errors import FetchFailed, LikenessError, NotFound, VectorIndexUnavailable
 from likeness.services.clusters import ClusterService
 from likeness.services.events import EventService
 from likeness.services.notifications import MAX_ATTEMPTS, NotificationService
 from likeness.services.streams import StreamService
 from likeness.services.videos import VideoService
 from likeness.storage import ObjectStorage
-from likeness.store import Database
+from likeness.store import Database, vectors
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ DELIVERY_RETRY = RetryStrategy(max_attempts=MAX_ATTEMPTS - 1, exponential_wait=3
 WORKER_CONCURRENCY = 2  # a long video scan does not hold up photo downloads
 HEARTBEAT_SHARE = 0.25  # heartbeats come 4 times per stall period
 STREAM_QUEUE = "streams"  # camera streams: long jobs, run by a worker loop of their own
+VECTOR_QUEUE = "vectors"  # the outbox to an external vector index (store/vectors.py)
+VECTOR_DRAIN_CRON = "* * * * * */10"  # every 10 s (procrastinate's sixth column: seconds)
 
 
 class StreamRetry(BaseRetryStrategy):
@@ -94,6 +96,11 @@ class JobQueue:
         self.app.task(name="run_stream", queue=STREAM_QUEUE, retry=StreamRetry())(
             self._run_stream)
         self._stream_threads: ThreadPoolExecutor | None = None
+        if settings.vector_backend == "milvus":  # pgvector has no outbox to drain
+            self.app.periodic(cron=VECTOR_DRAIN_CRON, periodic_id="vectors")(
+                self.app.task(name="drain_vector_outbox", queue=VECTOR_QUEUE,
+                              queueing_lock="drain_vector_outbox")(
+                    self._drain_vector_outbox))
 
     def _scan_video(self, video_id: int) -> None:
         runtime = self._runtime
@@ -137,6 +144,16 @@ class JobQueue:
             attempt = service.deliver(session, delivery_id, last_attempt=last)
         if attempt is not None and attempt.status == "pending":  # procrastinate retries
             raise FetchFailed(f"delivery {delivery_id}: {attempt.error}", transient=True)
+
+    def _drain_vector_outbox(self, timestamp: int) -> None:
+        """Apply the outbox to the external vector index; a failure waits for the next
+        run (the rows stay in the outbox until the index has them)."""
+        runtime = self._runtime
+        assert runtime is not None, "tasks run inside a worker"
+        try:
+            vectors.drain(runtime.database.engine)
+        except VectorIndexUnavailable as exc:
+            log.warning("vector outbox not drained: %s", exc)
 
     def defer_scan(self, video_id: int) -> int:
         """Queue a scan; the job's id."""
@@ -216,7 +233,7 @@ class JobQueue:
         async with self.app.open_async():
             requeue = asyncio.create_task(self._requeue_stalled(stall))
             workers = [self.app.run_worker_async(
-                queues=[SCAN_QUEUE, PHOTO_QUEUE, CLUSTER_QUEUE, NOTIFY_QUEUE],
+                queues=[SCAN_QUEUE, PHOTO_QUEUE, CLUSTER_QUEUE, NOTIFY_QUEUE, VECTOR_QUEUE],
                 concurrency=WORKER_CONCURRENCY,
                 wait=True, install_signal_handlers=False,
                 update_heartbeat_interval=stall * HEARTBEAT_SHARE,

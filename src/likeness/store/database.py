@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from likeness.config import Settings
 from likeness.errors import DatabaseUnavailable
+from likeness.store import vectors
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class Database:
                                                  settings.embedded_shared_buffers)
             database = cls(url, embedded, settings.hnsw_ef_search, settings.ivfflat_probes)
             database.prepare()
+            vectors.attach(database.engine, settings)
         except BaseException as exc:
             if database is not None:
                 database.engine.dispose()
@@ -203,6 +205,7 @@ class Database:
             connection.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        vectors.detach(self.engine)
         self.engine.dispose()
         if self._embedded is not None:
             EMBEDDED.release(self._embedded)

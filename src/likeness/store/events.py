@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, defer
 
 from likeness.errors import NotFound
+from likeness.store import vectors
 from likeness.store.bulk import copy_rows
 from likeness.store.models import EMBEDDING_DIMENSION, Event, Photo, PhotoFace
 
@@ -167,14 +168,12 @@ def faces_of_photos(session: Session, photo_ids: Sequence[int]) -> dict[int, lis
 
 # Nearest faces of the event through the HNSW index (or, for a small event, exactly
 # through the event index: the planner's choice), re-ranked in full precision; each
-# photo once, by its face most like the query.
-_MATCH = text(f"""
+# photo once, by its face most like the query. With an external index (store/vectors.py)
+# the nearest faces are its candidates and the outbox's.
+_MATCH = """
     WITH nearest AS (
         SELECT photo_id, bbox, embedding FROM photo_faces
-        WHERE event_id = :event AND model = :model
-        ORDER BY embedding::halfvec({EMBEDDING_DIMENSION})
-                 <=> CAST(:query AS halfvec({EMBEDDING_DIMENSION}))
-        LIMIT :candidates
+        WHERE event_id = :event AND model = :model {nearest}
     ), best AS (
         SELECT DISTINCT ON (photo_id) photo_id, bbox,
                1 - (embedding <=> :query) AS similarity
@@ -186,7 +185,12 @@ _MATCH = text(f"""
     WHERE best.similarity >= :threshold
     ORDER BY best.similarity DESC, best.photo_id
     LIMIT :top_k
-""")
+"""
+_MATCH_PGVECTOR = text(_MATCH.format(nearest=f"""
+        ORDER BY embedding::halfvec({EMBEDDING_DIMENSION})
+                 <=> CAST(:query AS halfvec({EMBEDDING_DIMENSION}))
+        LIMIT :candidates"""))
+_MATCH_CANDIDATES = text(_MATCH.format(nearest=f"AND {vectors.PHOTO_FACES.candidates()}"))
 MIN_CANDIDATES = 100
 
 
@@ -195,10 +199,15 @@ def match_photos(session: Session, event_id: int, embedding: np.ndarray, model: 
     """The event's `top_k` photos whose best face is at least `threshold` similar to
     `embedding`, best first."""
     candidates = max(2 * top_k, MIN_CANDIDATES)
-    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"),
-                    {"ef": str(min(candidates, 1000))})
-    rows = session.execute(_MATCH, {
-        "event": event_id, "model": model, "query": np.asarray(embedding, np.float32),
-        "candidates": candidates, "threshold": threshold, "top_k": top_k})
+    parameters = {"event": event_id, "model": model, "query": np.asarray(embedding, np.float32),
+                  "candidates": candidates, "threshold": threshold, "top_k": top_k}
+    ids = vectors.nearest(session, vectors.PHOTO_FACES, embedding, candidates,
+                          {"event_id": event_id, "model": model})
+    if ids is not None:
+        rows = session.execute(_MATCH_CANDIDATES, {**parameters, "ids": ids})
+    else:
+        session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"),
+                        {"ef": str(min(candidates, 1000))})
+        rows = session.execute(_MATCH_PGVECTOR, parameters)
     return [PhotoMatch(pid, key, float(similarity), bbox)
             for pid, key, similarity, bbox in rows]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from likeness import metrics
 from likeness.errors import Conflict, NotFound
+from likeness.store import vectors
 from likeness.store.bulk import copy_rows
 from likeness.store.models import EMBEDDING_DIMENSION, FaceRecord, Person
 from likeness.store.search_index import LAYOUTS, shard_predicate
@@ -191,13 +192,11 @@ def delete_face(session: Session, face_id: int) -> None:
 # their full-precision similarity, and grouped to each person's best face. The query
 # embedding is one binary parameter (pgvector's psycopg adapter), cast on the server. A
 # sharded layout (store/search_index.py) is searched a shard per connection, in parallel.
-_SEARCH = f"""
+# With an external index (store/vectors.py) the candidates are its ids and the outbox's.
+_SEARCH = """
     WITH nearest AS (
         SELECT id, person_id, embedding FROM faces
-        WHERE model = :model {{shard}}
-        ORDER BY embedding::halfvec({EMBEDDING_DIMENSION})
-                 <=> CAST(:query AS halfvec({EMBEDDING_DIMENSION}))
-        LIMIT :candidates
+        WHERE model = :model {nearest}
     ), ranked AS (
         SELECT DISTINCT ON (person_id) person_id, id,
                1 - (embedding <=> :query) AS similarity
@@ -209,14 +208,20 @@ _SEARCH = f"""
     ORDER BY ranked.similarity DESC
     LIMIT :top_k
 """
+_NEAREST = f"""{{shard}}
+        ORDER BY embedding::halfvec({EMBEDDING_DIMENSION})
+                 <=> CAST(:query AS halfvec({EMBEDDING_DIMENSION}))
+        LIMIT :candidates"""
+_SEARCH_CANDIDATES = text(_SEARCH.format(nearest=f"AND {vectors.FACES.candidates()}"))
 DEFAULT_CANDIDATES = 40
+VERIFY_CANDIDATES = 10  # of the person's faces, from an external index
 _SHARD_WORKERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="shard-search")
 
 
 @cache
 def _search_statement(shard: int, shards: int) -> TextClause:
     where = f"AND {shard_predicate(shard, shards)}" if shards > 1 else ""
-    return text(_SEARCH.format(shard=where))
+    return text(_SEARCH.format(nearest=_NEAREST.format(shard=where)))
 
 
 @metrics.timed("search")
@@ -227,9 +232,23 @@ def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k:
     (LIKENESS_HNSW_EF_SEARCH), as a large top_k needs. With a sharded index the shards
     other than the first are searched on connections of their own: they see committed
     faces only."""
+    candidates = max(ef_search or 0, top_k * 10, DEFAULT_CANDIDATES)
     parameters = {"query": np.asarray(embedding, np.float32), "model": model,
-                  "top_k": top_k, "candidates": max(ef_search or 0, top_k * 10,
-                                                    DEFAULT_CANDIDATES)}
+                  "top_k": top_k, "candidates": candidates}
+    ids = vectors.nearest(session, vectors.FACES, embedding, candidates, {"model": model})
+    if ids is not None:
+        rows = list(session.execute(_SEARCH_CANDIDATES, {**parameters, "ids": ids}))
+    else:
+        rows = _search_pgvector(session, parameters, ef_search)
+    best: dict[int, Candidate] = {}
+    for person_id, name, similarity, face_id in rows:
+        if person_id not in best or similarity > best[person_id].similarity:
+            best[person_id] = Candidate(person_id, name, float(similarity), face_id)
+    return sorted(best.values(), key=lambda c: -c.similarity)[:top_k]
+
+
+def _search_pgvector(session: Session, parameters: dict[str, Any], ef_search: int | None
+                     ) -> list[Row]:
     layout = LAYOUTS.get(session.connection())
     shards = layout.shards if layout else 1
 
@@ -244,12 +263,7 @@ def search_people(session: Session, embedding: np.ndarray, model: str, *, top_k:
             return search(connection, shard)
 
     others = [_SHARD_WORKERS.submit(search_apart, shard) for shard in range(1, shards)]
-    rows = search(session.connection(), 0) + [row for f in others for row in f.result()]
-    best: dict[int, Candidate] = {}
-    for person_id, name, similarity, face_id in rows:
-        if person_id not in best or similarity > best[person_id].similarity:
-            best[person_id] = Candidate(person_id, name, float(similarity), face_id)
-    return sorted(best.values(), key=lambda c: -c.similarity)[:top_k]
+    return search(session.connection(), 0) + [row for f in others for row in f.result()]
 
 
 def face_embeddings(session: Session, person_ids: Sequence[int], model: str
@@ -269,8 +283,13 @@ def best_similarity(session: Session, person_id: int, embedding: np.ndarray,
     """Similarity of the person's face closest to `embedding` (exact: a person has few)."""
     get_person(session, person_id)
     distance = FaceRecord.embedding.cosine_distance(embedding)
-    value = session.scalar(select(func.min(distance)).where(
-        FaceRecord.person_id == person_id, FaceRecord.model == model))
+    query = select(func.min(distance)).where(FaceRecord.person_id == person_id,
+                                             FaceRecord.model == model)
+    ids = vectors.nearest(session, vectors.FACES, embedding, VERIFY_CANDIDATES,
+                          {"model": model, "person_id": person_id})
+    if ids is not None:
+        query = query.where(text(vectors.FACES.candidates("faces.id")).bindparams(ids=ids))
+    value = session.scalar(query)
     return None if value is None else 1.0 - float(value)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, defer
 
 from likeness.enums import ReviewStatus, TagSource, TrackStatus
 from likeness.errors import Conflict, NotFound
+from likeness.store import vectors
 from likeness.store.models import Person, ReviewItem, Track, Video, VideoTag
 
 
@@ -154,12 +155,16 @@ def track_counts(session: Session, video_id: int) -> dict[str, int]:
 
 def tracks_like(session: Session, embedding: np.ndarray, model: str, min_similarity: float,
                 limit: int = 1000) -> list[tuple[Track, float]]:
-    """Untagged tracks of any video at least `min_similarity` to `embedding`."""
+    """Untagged tracks of any video at least `min_similarity` to `embedding` (an exact
+    scan, or the external index's candidates: store/vectors.py)."""
     distance = Track.embedding.cosine_distance(np.asarray(embedding, np.float32))
-    rows = session.execute(select(Track, distance).where(
+    query = select(Track, distance).where(
         Track.model == model, Track.status != TrackStatus.TAGGED,
         distance <= 1 - min_similarity)
-        .order_by(distance).limit(limit))
+    ids = vectors.within(session, vectors.TRACKS, embedding, min_similarity, {"model": model})
+    if ids is not None:
+        query = query.where(text(vectors.TRACKS.candidates("tracks.id")).bindparams(ids=ids))
+    rows = session.execute(query.order_by(distance).limit(limit))
     return [(track, 1 - float(d)) for track, d in rows]
 
 

@@ -20,6 +20,7 @@ from likeness.engine import FaceEngine
 from likeness.errors import InvalidInput
 from likeness.media import ImageLimits
 from likeness.services.faces import DetectOptions, detect_in_bytes
+from likeness.store import vectors
 
 router = APIRouter(tags=["faces"], responses=COMMON)
 
@@ -64,10 +65,20 @@ def health(request: Request, settings: SettingsDep) -> JSONResponse:
         onnx_providers=engine.providers if engine else [],
         embedding_dimension=engine.embedding_dimension if engine else None,
         det_size=list(engine.det_size if engine else settings.det_size),
+        vector_backend=settings.vector_backend,
         components={name: ComponentOut(state=s.state, required=s.required, detail=s.detail)
                     for name, s in states.items()})
+    if settings.vector_backend == "milvus" and states["database"].state == "up":
+        body.components["vectors"] = _vector_index(supervisor)
     return JSONResponse(body.model_dump(mode="json"),
                         status_code=200 if status == "healthy" else 503)
+
+
+def _vector_index(supervisor: Supervisor) -> ComponentOut:
+    """The external vector index: reachable or not, its rows and the outbox's backlog
+    (not required: unreachable, searches fall back to pgvector)."""
+    up, detail = vectors.health(supervisor.database.engine)
+    return ComponentOut(state="up" if up else "down", required=False, detail=detail)
 
 
 @router.post("/detect", dependencies=[VIEWER], response_model=DetectOut, responses=IMAGE)
