@@ -152,7 +152,8 @@ class Settings(BaseSettings):
         description="A job whose worker sent no heartbeat for this long is retried.")
     storage: Literal["filesystem", "s3"] = Field(
         "filesystem", validation_alias=_env("LIKENESS_STORAGE"),
-        description="Where annotated images (and kept originals) go: filesystem or s3.")
+        description="Where uploaded videos, annotated images and kept originals go: "
+                    "filesystem or s3 (s3 lets workers on other machines scan uploads).")
     storage_dir: Path | None = Field(
         None, validation_alias=_env("LIKENESS_STORAGE_DIR"),
         description="Root of filesystem storage; default: data_dir/objects.")
@@ -258,6 +259,11 @@ class Settings(BaseSettings):
         """This process's scratch space: uploads being received, downloads being
         scanned. Never shared between machines."""
         return self.data_dir.expanduser() / "tmp"
+
+    @property
+    def legacy_uploads_dir(self) -> Path:
+        """Where uploaded videos were kept before object storage held them."""
+        return self.data_dir.expanduser() / "videos"
 
     @property
     def max_upload_bytes(self) -> int:

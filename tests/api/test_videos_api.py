@@ -120,6 +120,15 @@ def test_an_upload_kept_in_s3_is_scanned_played_and_deleted(
         assert path is None and key.startswith("videos/") and key.endswith(".mp4")
         size = data_file(CLIP).stat().st_size
         assert bucket.head_object(Bucket=settings.s3_bucket, Key=key)["ContentLength"] == size
+        deadline = time.monotonic() + 30  # the job ends after the video is marked done
+        while True:
+            with db.engine.connect() as connection:
+                job = connection.execute(text("SELECT status FROM procrastinate_jobs WHERE "
+                                              "task_name = 'scan_video'")).scalar()
+            if job == "succeeded":
+                break
+            assert time.monotonic() < deadline, f"the scan job is still {job}"
+            time.sleep(0.1)
         assert not list(settings.work_dir.glob("**/*.mp4"))  # no upload or download left
 
         with db.session() as session:
@@ -138,6 +147,9 @@ def test_an_upload_kept_in_s3_is_scanned_played_and_deleted(
         assert tail.status_code == 206 and tail.content == whole.content[-10:]
         beyond = api.get(player, headers={"range": f"bytes={size}-", "X-API-Key": ""})
         assert beyond.status_code == 416
+        absurd = api.get(player, headers={"range": "bytes=" + "9" * 5000 + "-",
+                                          "X-API-Key": ""})
+        assert absurd.status_code == 200 and len(absurd.content) == size  # not a range
 
         assert api.delete(f"/videos/{video['id']}").status_code == 204
         assert bucket.list_objects_v2(Bucket=settings.s3_bucket).get("KeyCount", 0) == 0

@@ -76,6 +76,7 @@ def count(db: Database, sql: str) -> int:
         return int(connection.execute(text(sql)).scalar() or 0)
 
 
+@pytest.mark.timeout(660)  # its own deadlines say what is late
 def test_two_workers_without_shared_files_do_every_job_exactly_once(
         api: TestClient, db: Database, s3_settings: Settings, videos: list[Path],
         tmp_path: Path) -> None:

@@ -414,8 +414,8 @@ def test_retro_matching_after_an_enrollment_is_published(
     proposed = session.execute(text(
         "SELECT r.id FROM review_items r JOIN tracks t ON t.id = r.track_id "
         "WHERE t.video_id = :v ORDER BY r.id"), {"v": video.id}).scalars().all()
-    assert sorted(d["review_item_id"] for d in published if "review_item_id" in d
-                  ) == list(proposed)
+    assert proposed and sorted(d["review_item_id"] for d in published
+                               if "review_item_id" in d) == list(proposed)
     photos = sorted((DATA / "faces" / "lin_manuel_miranda").glob("*"))
     people.enroll(session, lin, [Upload(p.name, p.read_bytes()) for p in photos])
     assert len(deliveries(session)) == len(published)  # the same faces: nothing new
@@ -561,3 +561,36 @@ def test_a_bad_mqtt_url_turns_mqtt_off_without_failing_requests(
     bad = settings.model_copy(update={"mqtt_url": "http://broker.example"})
     assert NotificationService.from_settings(bad, queue).mqtt is None
     MqttPublisher.close_all()
+
+
+def test_a_cli_command_sends_its_mqtt_messages_before_it_ends(
+        db: Database, settings: Settings, engine: FaceEngine, broker: Broker,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`likeness enroll` after a scan: retro-matching tags the video, and the message is
+    at the broker once the command has returned (a short process would lose it)."""
+    from typer.testing import CliRunner
+
+    from likeness.cli import app
+    from likeness.config import get_settings
+
+    with db.session() as session:
+        video, _ = VideoRecords.register(session, data_file(CLIP), "hamilton", ScanOptions())
+    VideoService.from_settings(engine, settings).scan(db.sessions, video.id)
+    subscriber = Subscriber(broker, "likeness/#")
+    for name, value in {"LIKENESS_MODEL_DIR": str(tmp_path / "models"),
+                        "LIKENESS_DATA_DIR": str(settings.data_dir),
+                        "LIKENESS_MQTT_URL": broker.url}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        photos = sorted((DATA / "faces" / "lin_manuel_miranda").glob("*"))
+        result = CliRunner().invoke(app, ["enroll", "Lin-Manuel Miranda",
+                                          *map(str, photos)])
+        assert result.exit_code == 0, result.output
+        assert "found in 1 scanned video(s)" in result.output
+        assert MqttPublisher._shared == {}  # closed by the command, after flushing
+        topics = [m.topic for m in subscriber.wait_for(1, timeout=2)]
+        assert f"likeness/video.tagged/{video.id}/lin-manuel_miranda" in topics
+    finally:
+        subscriber.close()
+        get_settings.cache_clear()

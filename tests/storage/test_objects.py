@@ -113,5 +113,7 @@ def test_large_files_go_in_and_come_out_whole_and_in_ranges(either_storage: Obje
     either_storage.delete(location)
     with pytest.raises(NotFound):
         either_storage.size(location)
+    with pytest.raises(NotFound):  # at once: before a response would have started
+        either_storage.read_range(location, 0, 10)
     with pytest.raises(NotFound), either_storage.local_copy(location, workspace):
         pass

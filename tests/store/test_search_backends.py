@@ -12,9 +12,6 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from likeness.config import Settings
-from likeness.engine import FaceEngine
-from likeness.services.people import PeopleService
 from likeness.store import Database, vectors
 from tests.services.test_events import (  # noqa: F401 - run here on milvus
     service,
@@ -60,13 +57,3 @@ def db(milvus_db: Database) -> Iterator[Database]:
             rows = connection.scalar(text(f"SELECT count(*) FROM {collection.name}"))
             assert index.count(collection) == rows, collection.name
 
-
-@pytest.fixture
-def session(db: Database) -> Iterator[Session]:
-    with db.session() as opened:
-        yield opened
-
-
-@pytest.fixture
-def people(engine: FaceEngine, settings: Settings) -> PeopleService:
-    return PeopleService.from_settings(engine, settings)

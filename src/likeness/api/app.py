@@ -34,6 +34,7 @@ from likeness.config import Settings, get_settings
 from likeness.engine import FaceEngine
 from likeness.jobs.queue import JobQueue, WorkerRuntime, WorkerThread
 from likeness.jobs.watch import FolderWatcher
+from likeness.media.files import clear_stale_scratch
 from likeness.rpc.server import GrpcServer
 from likeness.services.access import AccessService, Throttle
 from likeness.storage import ObjectStorage
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, engine: FaceEngine | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database or await run_in_threadpool(Database.open, settings)
         await run_in_threadpool(_prepare_access, app, settings)
+        await run_in_threadpool(clear_stale_scratch, settings.work_dir)  # a killed server's
         app.state.jobs = JobQueue(app.state.database, settings)
         holder = EngineHolder(engine)
         supervisor = Supervisor(holder, app.state.database)

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from likeness.cli.common import console, failing_on_errors, load_settings, open_database
+from likeness.cli.common import (
+    console,
+    failing_on_errors,
+    load_settings,
+    notifying,
+    open_database,
+)
 from likeness.enums import ClusterStatus
 
 if TYPE_CHECKING:
@@ -114,10 +120,10 @@ def name_cluster(
     from likeness.services.clusters import ClusterService
 
     settings = load_settings()
-    with open_database(settings) as database, database.session() as session, \
-            failing_on_errors():
-        named = ClusterService.from_settings(settings).name(session, cluster, name=name,
-                                                            person_id=person)
+    with open_database(settings) as database, notifying(database, settings) as notifier, \
+            database.session() as session, failing_on_errors():
+        named = ClusterService.from_settings(settings, notifier=notifier).name(
+            session, cluster, name=name, person_id=person)
     console.print(
         f"cluster {cluster} is {'new person' if named.created else 'person'} "
         f"{named.person_id} ({named.name}): {named.enrolled} face(s) enrolled"

@@ -77,13 +77,21 @@ def open_database(settings: Settings) -> Iterator[Database]:
         database.close()
 
 
-def notifier(database: Database, settings: Settings) -> NotificationService:
-    """Webhooks and MQTT for what a command does (a retro-match's tags, a named
-    cluster): deliveries are queued with the change, for the workers to send."""
-    from likeness.jobs.queue import JobQueue
-    from likeness.services.notifications import NotificationService
+MQTT_FLUSH_S = 5.0  # how long a command waits for its MQTT messages to reach the broker
 
-    return NotificationService.from_settings(settings, JobQueue(database, settings))
+
+@contextmanager
+def notifying(database: Database, settings: Settings) -> Iterator[NotificationService]:
+    """Webhooks and MQTT for what a command does (a retro-match's tags, a named
+    cluster): webhook deliveries are queued with the change, for the workers to send;
+    MQTT messages are sent before the command ends."""
+    from likeness.jobs.queue import JobQueue
+    from likeness.services.notifications import MqttPublisher, NotificationService
+
+    try:
+        yield NotificationService.from_settings(settings, JobQueue(database, settings))
+    finally:
+        MqttPublisher.close_all(MQTT_FLUSH_S)
 
 
 def inline_clustering(database: Database, settings: Settings, model: str

@@ -17,7 +17,7 @@ from likeness.cli.common import (
     limits,
     load_engine,
     load_settings,
-    notifier,
+    notifying,
     open_database,
     progress_bar,
     read_bytes,
@@ -61,9 +61,9 @@ def enroll(
 
     settings = load_settings()
     engine = load_engine(settings)
-    with open_database(settings) as database, database.session() as session, \
-            failing_on_errors():
-        service = PeopleService.from_settings(engine, settings, notifier(database, settings))
+    with open_database(settings) as database, notifying(database, settings) as notifier, \
+            database.session() as session, failing_on_errors():
+        service = PeopleService.from_settings(engine, settings, notifier)
         uploads = [Upload(str(p), read_bytes(p)) for p in images]
         enrolled = service.enroll_or_register(session, name, uploads,
                                               FaceChoice(face_index, largest), person_id)
@@ -93,9 +93,9 @@ def enroll_dir(
     total = sum(len(photos) for photos in people.values())
     table = Table("person", "id", "enrolled", "already stored",
                   Column("rejected", overflow="fold"))
-    with open_database(settings) as database, database.session() as session, \
-            progress_bar(total) as progress:
-        service = PeopleService.from_settings(engine, settings, notifier(database, settings))
+    with open_database(settings) as database, notifying(database, settings) as notifier, \
+            database.session() as session, progress_bar(total) as progress:
+        service = PeopleService.from_settings(engine, settings, notifier)
         task = progress.add_task("enrolling", total=total)
         for name, photos in people.items():
             try:

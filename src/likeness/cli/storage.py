@@ -29,8 +29,7 @@ def migrate(delete_local: Annotated[bool, typer.Option(
     settings = load_settings()
     with open_database(settings) as database, failing_on_errors():
         storage = ObjectStorage.from_settings(settings)
-        migration = BlobMigration(storage, settings.data_dir.expanduser() / "videos",
-                                  delete_local)
+        migration = BlobMigration(storage, settings.legacy_uploads_dir, delete_local)
         with console.status("moving blobs..."):
             report = migration.run(database.sessions)
     console.print(f"{report.moved} blob(s) moved ({report.bytes / 1e6:.1f} MB) to "

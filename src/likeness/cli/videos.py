@@ -19,7 +19,7 @@ from likeness.cli.common import (
     inline_clustering,
     load_engine,
     load_settings,
-    notifier,
+    notifying,
     open_database,
     progress_bar,
 )
@@ -57,16 +57,15 @@ def scan(
 
     from likeness.api.schemas import VideoPersonOut
     from likeness.services.videos import ScanOptions, VideoRecords, VideoService
-    from likeness.storage import ObjectStorage
 
     settings = load_settings()
     engine = load_engine(settings)
     options = ScanOptions(fps or settings.video_fps, keyframes)
     failures = 0
-    with open_database(settings) as database:
-        service = VideoService.from_settings(  # storage: the content may be an upload's
+    with open_database(settings) as database, notifying(database, settings) as notifier:
+        service = VideoService.from_settings(
             engine, settings, inline_clustering(database, settings, engine.model_name),
-            notifier(database, settings), ObjectStorage.from_settings(settings))
+            notifier)
         for path in videos:
             try:
                 with database.session() as session:
@@ -75,8 +74,9 @@ def scan(
                         VideoRecords.set_options(session, video.id, options)
                 with progress_bar(2) as progress:
                     task = progress.add_task(path.name, total=video.samples_total)
+                    # The file given, even when its content was uploaded before (stored).
                     video = service.scan(database.sessions, video.id,
-                                         _on_progress(progress, task))
+                                         _on_progress(progress, task), local=path)
             except LikenessError as exc:
                 failures += 1
                 console.print(f"[red]{path}: {exc}[/]") if not as_json else print(

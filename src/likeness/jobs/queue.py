@@ -28,6 +28,7 @@ from sqlalchemy import make_url
 from likeness.config import Settings
 from likeness.engine import FaceEngine
 from likeness.errors import FetchFailed, LikenessError, NotFound, VectorIndexUnavailable
+from likeness.media.files import clear_stale_scratch
 from likeness.services.clusters import ClusterService
 from likeness.services.events import EventService
 from likeness.services.notifications import MAX_ATTEMPTS, NotificationService
@@ -230,6 +231,7 @@ class JobQueue:
         self._runtime = runtime
         stall = self.settings.job_stall_seconds
         slots = self.settings.stream_slots
+        clear_stale_scratch(self.settings.work_dir)  # what a killed worker left
         async with self.app.open_async():
             requeue = asyncio.create_task(self._requeue_stalled(stall))
             workers = [self.app.run_worker_async(

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from likeness.config import Settings
-from likeness.errors import LikenessError
+from likeness.errors import InvalidInput, LikenessError
 from likeness.jobs.queue import JobQueue
 from likeness.media.video import VIDEO_SUFFIXES
 from likeness.services.videos import ScanOptions, VideoRecords
@@ -51,8 +51,12 @@ class FolderWatcher:
             try:
                 with self.database.session() as session:
                     added = self.records.add_file(session, path, self.options)
-            except LikenessError as exc:
+            except InvalidInput as exc:  # not a video: skipped for good
                 log.warning("watch folder: skipping %s: %s", path, exc)
+                continue
+            except LikenessError as exc:  # storage or database away: tried again later
+                self._taken.discard(path)
+                log.warning("watch folder: %s not taken yet: %s", path, exc)
                 continue
             if added.created:
                 queued.append(added.state.video.id)

@@ -85,19 +85,23 @@ class BlobMigration:
             report.failed.append(f"{what}: the file {path} is missing")
             return
         try:
+            size = path.stat().st_size
             content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             new = self.storage.put_file(key, path, content_type)
             with sessions() as session:
                 used = relocate(session, new=new)
                 session.commit()
-        except LikenessError as exc:
+        except (LikenessError, OSError) as exc:
             report.failed.append(f"{what}: {exc}")
             return
         if not used:
             report.changed_meanwhile += 1
             return
         report.moved += 1
-        report.bytes += path.stat().st_size
+        report.bytes += size
         if self.delete_local:
-            remove_old()
+            try:
+                remove_old()
+            except (LikenessError, OSError) as exc:  # moved all the same: left behind
+                report.failed.append(f"{what}: moved, but the local file stays: {exc}")
         on_moved(what)

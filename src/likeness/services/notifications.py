@@ -22,6 +22,7 @@ derived again whenever a delivery is signed, and is shown once, when the webhook
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -31,6 +32,7 @@ import os
 import secrets
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -321,6 +323,16 @@ def _after_commit(session: Session, publisher: MqttPublisher, topic: str,
             done.info.pop(_PENDING, None)
 
 
+def _on_its_way(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether a message can still be acknowledged. paho raises for one published while
+    the broker was away: it waits in paho's queue, sent on reconnection, out of our
+    sight."""
+    try:
+        return not info.is_published()
+    except (RuntimeError, ValueError):
+        return False
+
+
 class MqttPublisher:
     """One connection to the broker per process and URL (mqtt://[user:pass@]host[:1883],
     mqtts:// for TLS), kept up by paho's network thread, which reconnects with backoff.
@@ -356,6 +368,8 @@ class MqttPublisher:
                              keepalive=30)
         client.loop_start()
         self._client: mqtt.Client = client
+        self._pending: list[mqtt.MQTTMessageInfo] = []  # not yet acknowledged
+        self._pending_lock = threading.Lock()
 
     @classmethod
     def shared(cls, url: str) -> MqttPublisher | None:
@@ -373,12 +387,32 @@ class MqttPublisher:
             return publisher
 
     @classmethod
-    def close_all(cls) -> None:
+    def close_all(cls, flush_s: float = 0) -> None:
+        """Close every publisher, after waiting up to `flush_s` seconds for the messages
+        still on their way (a short-lived process, a CLI command, would lose them)."""
         with cls._lock:
             publishers, cls._shared = list(cls._shared.values()), {}
+        deadline = time.monotonic() + flush_s
         for publisher in publishers:
             if publisher is not None:
+                publisher.flush(deadline)
                 publisher.close()
+
+    def flush(self, deadline: float) -> None:
+        """Wait until the broker has acknowledged what was published, or the deadline
+        (time.monotonic()) passes; what is left is logged."""
+        with self._pending_lock:
+            pending = list(self._pending)
+        for info in pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(RuntimeError, ValueError):  # see _on_its_way
+                info.wait_for_publish(left)
+        unsent = sum(_on_its_way(info) for info in pending)
+        if unsent:
+            log.warning("MQTT: %d message(s) to %s not delivered before closing", unsent,
+                        self.where)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Queue a message; failures are logged, never raised."""
@@ -391,6 +425,9 @@ class MqttPublisher:
             return
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.warning("MQTT message on %s dropped: %s", topic, mqtt.error_string(info.rc))
+            return
+        with self._pending_lock:
+            self._pending = [*(i for i in self._pending if _on_its_way(i)), info]
 
     def close(self) -> None:
         self._client.disconnect()

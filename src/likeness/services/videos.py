@@ -155,7 +155,7 @@ class VideoRecords:
     def from_settings(cls, settings: Settings, queue: ScanQueue | None = None,
                       notifier: Notifier | None = None,
                       storage: ObjectStorage | None = None) -> VideoRecords:
-        return cls(settings.work_dir, settings.data_dir.expanduser() / "videos",
+        return cls(settings.work_dir, settings.legacy_uploads_dir,
                    int(settings.max_video_mb * 1e6),
                    settings.allow_server_paths, settings.video_fps,
                    settings.enroll_min_face_size, queue, notifier, storage)
@@ -164,15 +164,16 @@ class VideoRecords:
 
     @staticmethod
     def register(session: Session, path: Path, source: str, options: ScanOptions,
-                 location: str | None = None) -> tuple[Video, bool]:
-        """The video for this file (by content), created if new; (video, created). It is
-        read from `location` in object storage when given, else from `path` on this
-        server. The file must be readable as a video: a bad one is refused before it is
-        queued."""
+                 location: str | None = None, sha256: str | None = None
+                 ) -> tuple[Video, bool]:
+        """The video for this file (by content: `sha256`, computed when not given),
+        created if new; (video, created). It is read from `location` in object storage
+        when given, else from `path` on this server. The file must be readable as a
+        video: a bad one is refused before it is queued."""
         info = probe(path)
         video, created = store.add_video(session, {
             "source": source, "path": None if location else str(path.resolve()),
-            "location": location, "sha256": sha256_of(path),
+            "location": location, "sha256": sha256 or sha256_of(path),
             "sample_fps": options.fps, "keyframes": options.keyframes,
             "duration_ms": info.duration_ms, "fps": info.fps, "width": info.width,
             "height": info.height,
@@ -228,17 +229,18 @@ class VideoRecords:
         known = store.video_with_sha256(session, digest)
         if known is not None:
             return VideoAdded(VideoState.of(known), False, None)
+        session.commit()  # no transaction stays open through the upload
         if self.storage is None:
             raise StorageUnavailable("object storage is not configured here")
         location = self.storage.put_file(f"videos/{digest}{suffix}", file, _video_type(suffix))
-        added = self._add(session, file, source, options, location)
+        added = self._add(session, file, source, options, location, digest)
         if not added.created and added.state.video.location != location:
             self.storage.delete(location)  # kept meanwhile from another source
         return added
 
     def _add(self, session: Session, local: Path, source: str, options: ScanOptions,
-             location: str | None = None) -> VideoAdded:
-        video, created = self.register(session, local, source, options, location)
+             location: str | None = None, sha256: str | None = None) -> VideoAdded:
+        video, created = self.register(session, local, source, options, location, sha256)
         job_id = self.queue.defer_scan(video.id) if created and self.queue else None
         return VideoAdded(VideoState.of(video), created, job_id)
 
@@ -290,10 +292,16 @@ class VideoRecords:
         file goes too (once the rows are gone)."""
         video = store.delete_video(session, video_id)
         session.commit()
-        if video.location is not None and self.storage is not None:
-            self.storage.delete(video.location)
-        elif video.path and Path(video.path).parent == self.uploads_dir.resolve():
-            Path(video.path).unlink(missing_ok=True)  # an upload from before storage
+        try:  # the video is gone: a file left behind is an orphan, not a failed request
+            if video.location is not None:
+                if self.storage is None:
+                    raise StorageUnavailable("object storage is not configured here")
+                self.storage.delete(video.location)
+            elif video.path and Path(video.path).parent == self.uploads_dir.resolve():
+                Path(video.path).unlink(missing_ok=True)  # an upload from before storage
+        except (LikenessError, OSError) as exc:
+            log.warning("video %s deleted, its file %s left behind: %s", video_id,
+                        video.location or video.path, exc)
 
     def track_thumbnail(self, session: Session, track_id: int) -> bytes:
         return store.get_track(session, track_id).crop_jpeg
@@ -489,9 +497,10 @@ class VideoService:
     # ------------------------------------------------------------ scanning
 
     def scan(self, sessions: sessionmaker, video_id: int,
-             on_progress: Callable[[int, int | None], None] = lambda done, total: None
-             ) -> Video:
-        """Scan a registered video; a failure marks it failed and stores nothing."""
+             on_progress: Callable[[int, int | None], None] = lambda done, total: None,
+             local: Path | None = None) -> Video:
+        """Scan a registered video (from `local`, a file of its content on this machine,
+        when given); a failure marks it failed and stores nothing."""
         with sessions() as session:
             video = store.get_video(session, video_id)
             options = ScanOptions(video.sample_fps, video.keyframes)
@@ -500,7 +509,8 @@ class VideoService:
                              samples_done=0, started_at=datetime.now(UTC))
             session.commit()
         try:
-            with self._readable(path, location) as readable:
+            with self._readable(str(local) if local else path,
+                                None if local else location) as readable:
                 return self._scan(sessions, video_id, readable, options, total, on_progress)
         except LikenessError as exc:
             with sessions() as session:

@@ -99,12 +99,18 @@ class FilesystemBackend:
             return self._path(key).stat().st_size
 
     def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
-        with self._reading(key), self._path(key).open("rb") as handle:
-            handle.seek(start)
-            left = end - start + 1
-            while left > 0 and (chunk := handle.read(min(CHUNK, left))):
-                left -= len(chunk)
-                yield chunk
+        with self._reading(key):
+            handle = self._path(key).open("rb")  # now: a missing file is raised here
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                handle.seek(start)
+                left = end - start + 1
+                while left > 0 and (chunk := handle.read(min(CHUNK, left))):
+                    left -= len(chunk)
+                    yield chunk
+
+        return chunks()
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
@@ -174,18 +180,27 @@ class S3Backend:
         return self._call(key, "get_object", Key=check_key(key))["Body"].read()
 
     def download(self, key: str, destination: Path) -> None:
-        self._call(key, "download_file", Key=check_key(key), Filename=str(destination))
+        try:
+            self._call(key, "download_file", Key=check_key(key), Filename=str(destination))
+        except OSError as exc:  # the local side: a full or unwritable scratch space
+            raise StorageUnavailable(f"cannot download {key} to {destination}: {exc}") from exc
 
     def size(self, key: str) -> int:
         return int(self._call(key, "head_object", Key=check_key(key))["ContentLength"])
 
     def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """The request is made now (a missing object or an S3 error is raised before a
+        response starts); the bytes come as the iterator is read."""
         body = self._call(key, "get_object", Key=check_key(key),
                           Range=f"bytes={start}-{end}")["Body"]
-        try:
-            yield from body.iter_chunks(CHUNK)
-        finally:
-            body.close()
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from body.iter_chunks(CHUNK)
+            finally:
+                body.close()
+
+        return chunks()
 
     def local_path(self, key: str) -> Path | None:
         return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -144,25 +144,26 @@ def nearest(session: Session, collection: Collection, embedding: np.ndarray, lim
             where: Where) -> list[int] | None:
     """Candidate ids from the external index; None: search with pgvector (the backend,
     or the external index is not ready or failed)."""
-    index = _usable(session)
-    if index is None:
-        return None
-    try:
-        return index.nearest(collection, embedding, limit, where)
-    except VectorIndexUnavailable as exc:
-        log.warning("vector index search failed, searching with pgvector: %s", exc)
-        return None
+    return _ask(session, lambda index: index.nearest(collection, embedding, limit, where))
 
 
 def within(session: Session, collection: Collection, embedding: np.ndarray,
            min_similarity: float, where: Where) -> list[int] | None:
     """Ids of the rows at least `min_similarity` to `embedding` from the external index;
     None: search with pgvector (as for `nearest`, or too many qualify)."""
+    return _ask(session, lambda index: index.within(collection, embedding, min_similarity,
+                                                    where))
+
+
+def _ask(session: Session, search: Callable[[ExternalIndex], list[int] | None]
+         ) -> list[int] | None:
+    """The external index's answer to `search`; None when it cannot answer (pgvector
+    then searches: the same answers, without the index)."""
     index = _usable(session)
     if index is None:
         return None
     try:
-        return index.within(collection, embedding, min_similarity, where)
+        return search(index)
     except VectorIndexUnavailable as exc:
         log.warning("vector index search failed, searching with pgvector: %s", exc)
         return None

@@ -83,7 +83,10 @@ def set_status(session: Session, video_id: int, **values: Any) -> None:
 def replace_scan(session: Session, video_id: int, model: str,
                  tracks: Sequence[NewTrack]) -> list[int]:
     """Store a finished scan, replacing whatever an earlier attempt stored, so a retried
-    job never duplicates; the ids of the new tracks, in order."""
+    job never duplicates; the ids of the new tracks, in order. The video's row is locked
+    first: two attempts finishing at once (a worker taken for dead that was only slow)
+    replace one after the other instead of both inserting."""
+    session.execute(select(Video.id).where(Video.id == video_id).with_for_update())
     session.execute(delete(Track).where(Track.video_id == video_id))
     session.execute(delete(VideoTag).where(VideoTag.video_id == video_id,
                                            VideoTag.source != TagSource.REVIEW))

@@ -22,7 +22,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Videos kept only in object storage have no server path to fall back on.
-    op.execute("DELETE FROM videos WHERE path IS NULL")
+    # Videos kept only in object storage have no server path to fall back on: refuse
+    # rather than delete them with their tracks, tags and review items.
+    op.execute("""
+        DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM videos WHERE path IS NULL) THEN
+                RAISE EXCEPTION 'videos are kept in object storage (videos.location): '
+                    'delete them, or give them a server path, before downgrading';
+            END IF;
+        END $$""")
     op.execute("ALTER TABLE videos DROP CONSTRAINT videos_path_or_location, "
                "DROP COLUMN location, ALTER COLUMN path SET NOT NULL")
