@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from likeness.services.streams import StreamRecords
 from likeness.store import Database
 from likeness.store.models import Cluster
 from tests.conftest import AUTH, DATA
-from tests.services.test_streams import Camera, camera_clip
+from tests.services.test_streams import Camera, camera_clip, wait_for
 
 
 @pytest.fixture
@@ -55,17 +54,6 @@ def register(api: TestClient, name: str, folder: str) -> int:
     person = api.post("/people", json={"name": name}).json()
     assert api.post(f"/people/{person['id']}/faces", files=files).status_code == 201
     return person["id"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"not {what} within {timeout} s (last: {last!r})")
 
 
 def stream_in(api: TestClient, stream_id: int, status: str) -> dict | None:
